@@ -1,0 +1,28 @@
+//! Common ground of the kubectl-ops plugins (`kubectl certs`, `kubectl rflush`,
+//! `kubectl debugpod`).
+//!
+//! Every concern that more than one plugin has lives here and only here:
+//! - [`cluster`]: kubectl-style cluster flags and a [`kube::Client`] built from them,
+//! - [`config`]: the typed suite configuration with the runbook's defaults embedded,
+//! - [`output`]: `-o table|wide|json|yaml|name` printing, kubectl-looking tables,
+//! - [`color`]: one colour decision per process (`NO_COLOR`, TTY detection),
+//! - [`prompt`]: confirmations that refuse to guess when stdin is not a terminal,
+//! - [`error`] and [`exit`]: the error type, hints, exit codes and the binaries' edge,
+//! - [`duration`] and [`suggest`]: small parsers and "did you mean" helpers,
+//! - [`portforward`]: reaching a pod's port through the Kubernetes API,
+//! - [`rbac`]: printing the minimal Roles each command needs.
+
+pub mod cli;
+pub mod cluster;
+pub mod color;
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod exit;
+pub mod output;
+pub mod portforward;
+pub mod prompt;
+pub mod rbac;
+pub mod suggest;
+
+pub use error::{Error, Result};

@@ -1,0 +1,6 @@
+//! Integration and end-to-end tests of kubectl-ops, and the helpers they share.
+
+pub mod bins;
+pub mod sandbox;
+
+pub use bins::{bin_path, plugin};
