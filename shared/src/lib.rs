@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod color;
+pub mod completion;
 pub mod config;
 pub mod duration;
 pub mod error;
