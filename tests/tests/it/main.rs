@@ -1,0 +1,6 @@
+//! One integration-test binary for the whole suite (ripgrep-style): each module runs the
+//! real executables. Modules named `*_e2e`/`sandbox_*` need the sandbox and are `#[ignore]`d
+//! unless run with `--include-ignored` after `tests/sandbox/sandbox up`.
+
+mod cli;
+mod sandbox_smoke;
