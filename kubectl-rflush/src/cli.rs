@@ -1,16 +1,38 @@
 //! The command line of `kubectl rflush`.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 use shared::cli::{ConfigCommand, GlobalArgs};
+use shared::output::OutputArgs;
+
+use crate::connect::RedisArgs;
+
+/// SCAN COUNT default, chosen by measurement (BENCHMARKS.md): the best keys/s that keeps a
+/// concurrent GET's p99 within 2 ms on loopback.
+pub const DEFAULT_BATCH: usize = 500;
 
 /// Inspect Redis and flush cache keys by type or pattern without blocking it: backed up first, resumable, reversible.
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-rflush", bin_name = "kubectl rflush", version, about, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 ok, 1 failure, 2 usage error.\nDocs: https://github.com/kubectl-ops/kubectl-ops#kubectl-rflush")]
+#[command(
+    name = "kubectl-rflush",
+    bin_name = "kubectl rflush",
+    version,
+    about,
+    propagate_version = true
+)]
+#[command(
+    after_help = "Reaching Redis: --redis-url/REDIS_URL, or a port-forward through the Kubernetes API to --target (default statefulset/redis).\n\
+Exit codes: 0 ok, 1 failure (including an interrupted flush, which prints a resume command), 2 usage error.\n\
+Docs: https://github.com/kubectl-ops/kubectl-ops#kubectl-rflush"
+)]
 pub struct Cli {
     /// Flags shared by every kubectl-ops plugin.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// How to reach Redis.
+    #[command(flatten)]
+    pub redis: RedisArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -19,7 +41,152 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List the cache types from the configuration (name, pattern, backup, description).
+    List(ListArgs),
+    /// Show server facts and, per cache type, key count and estimated memory.
+    Stats(StatsArgs),
+    /// Count the keys of a cache type or pattern exactly, by SCAN.
+    Count(CountArgs),
+    /// Delete the keys of a cache type or pattern: batched SCAN + UNLINK, backed up first.
+    Flush(FlushArgs),
+    /// Write the keys of a cache type or pattern to a backup file (DUMP + absolute expiry).
+    Backup(BackupArgs),
+    /// Restore a backup file with RESTORE ... ABSTTL.
+    Restore(RestoreArgs),
+    /// Print the Kubernetes Role the in-cluster mode needs.
+    Rbac(RbacArgs),
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Cache types to report (default: all).
+    pub types: Vec<String>,
+    /// Keys sampled per cache type for the memory estimate (MEMORY USAGE).
+    #[arg(long, default_value_t = 200)]
+    pub samples: usize,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `count`.
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// A cache type name or a Redis glob pattern (`user:*`).
+    pub what: String,
+    /// SCAN COUNT per call.
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
+    pub batch_size: usize,
+    /// Output format (json/yaml for scripts).
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `flush`.
+#[derive(Debug, Args)]
+pub struct FlushArgs {
+    /// The cache type to flush (see `kubectl rflush list`).
+    #[arg(required_unless_present_any = ["pattern", "resume"], conflicts_with = "pattern")]
+    pub cache_type: Option<String>,
+    /// Flush keys matching this Redis glob pattern instead of a cache type.
+    #[arg(long, short = 'p')]
+    pub pattern: Option<String>,
+    /// Show what would be deleted (count, sample keys, estimated memory) and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Required with --yes when the pattern matches every key (`*`).
+    #[arg(long)]
+    pub flush_everything: bool,
+    /// Stop after deleting this many keys.
+    #[arg(long, value_name = "N")]
+    pub max_keys: Option<u64>,
+    /// SCAN COUNT per batch (keys examined per call; each UNLINK holds at most that many).
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
+    pub batch_size: usize,
+    /// Do not back the keys up first (even when the cache type says `backup: true`).
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Backup file [default: BACKUP_DIR/rflush-NAME-TIME.rfb].
+    #[arg(long, short = 'f', value_name = "FILE", conflicts_with = "no_backup")]
+    pub backup_file: Option<PathBuf>,
+    /// Cap deletion speed, keys per second per node.
+    #[arg(long, value_name = "KEYS_PER_SEC")]
+    pub rate: Option<u64>,
+    /// Latency budget for other clients: slow down when a probe's round trip exceeds it.
+    #[arg(long, default_value = "2ms", value_parser = parse_duration)]
+    pub max_latency: std::time::Duration,
+    /// Disable adaptive pacing (only --rate, if given, applies).
+    #[arg(long)]
+    pub no_pacing: bool,
+    /// Continue an interrupted flush from its checkpoint file.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub resume: Option<PathBuf>,
+    /// Output format of the summary (json/yaml for scripts).
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// A cache type name or a Redis glob pattern.
+    pub what: String,
+    /// Backup file [default: BACKUP_DIR/rflush-NAME-TIME.rfb].
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// SCAN COUNT per call.
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
+    pub batch_size: usize,
+    /// Output format of the summary.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file.
+    pub file: PathBuf,
+    /// Overwrite keys that exist (otherwise they are skipped and counted).
+    #[arg(long)]
+    pub replace: bool,
+    /// Verify the file and report what would be restored; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (needed for --replace).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Keys per pipelined RESTORE batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Output format of the summary.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `rbac`.
+#[derive(Debug, Args)]
+pub struct RbacArgs {
+    /// Role name.
+    #[arg(long, default_value = "kubectl-rflush")]
+    pub name: String,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 2ms, 500us, 1s)"))
 }

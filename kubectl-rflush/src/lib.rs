@@ -1,10 +1,23 @@
 //! `kubectl rflush`: Inspect Redis and flush cache keys by type or pattern without blocking it: backed up first, resumable, reversible.
 //!
 //! The binary is a thin wrapper around [`main`]; commands live in [`commands`] and take
-//! their output writer as an argument so they can be tested.
+//! their output writer as an argument so they can be tested. The modules below each do one
+//! job: reaching Redis ([`connect`], [`cluster`]), the SCAN loop ([`scan`], [`engine`],
+//! [`pacing`], [`progress`]), the backup file ([`backup_format`]) and resuming
+//! ([`checkpoint`]).
 
+pub mod backup_format;
+pub mod checkpoint;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
+pub mod connect;
+pub mod engine;
+pub mod glob;
+pub mod info;
+pub mod pacing;
+pub mod progress;
+pub mod scan;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,222 @@
+//! `kubectl rflush stats [TYPE...]`: server facts and, per cache type, key count and memory
+//! estimated from sampled `MEMORY USAGE`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde::Serialize;
+use shared::cli::GlobalArgs;
+use shared::output::{OutputFormat, Table, print_structured, write_str};
+
+use crate::cli::StatsArgs;
+use crate::commands::{select_type, thousands};
+use crate::connect::{RedisArgs, connect, explain};
+use crate::info::{Info, human_bytes};
+use crate::scan::{self, Key};
+
+/// Per cache type.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeStats {
+    /// Cache type.
+    pub name: String,
+    /// Pattern.
+    pub pattern: String,
+    /// Keys matching.
+    pub keys: u64,
+    /// Estimated bytes (average of the sample × keys).
+    pub estimated_bytes: u64,
+    /// Keys sampled for the estimate.
+    pub sampled: usize,
+}
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    /// Where.
+    pub address: String,
+    /// Redis version.
+    pub version: String,
+    /// standalone / cluster.
+    pub mode: String,
+    /// Nodes scanned (cluster primaries).
+    pub nodes: usize,
+    /// used_memory, summed over nodes.
+    pub used_memory: u64,
+    /// used_memory_peak, summed.
+    pub used_memory_peak: u64,
+    /// maxmemory of the first node (0 = none).
+    pub maxmemory: u64,
+    /// maxmemory_policy.
+    pub eviction_policy: String,
+    /// keyspace hits / (hits + misses).
+    pub hit_rate: Option<f64>,
+    /// instantaneous_ops_per_sec, summed.
+    pub ops_per_sec: u64,
+    /// connected_clients, summed.
+    pub connected_clients: u64,
+    /// DBSIZE summed.
+    pub keys: u64,
+    /// Per cache type.
+    pub cache_types: Vec<TypeStats>,
+}
+
+/// Runs `stats`.
+pub async fn run(
+    global: &GlobalArgs,
+    redis_args: &RedisArgs,
+    args: &StatsArgs,
+    out: &mut dyn Write,
+) -> Result<ExitCode> {
+    let loaded = global.load_config()?;
+    let types: Vec<_> = if args.types.is_empty() {
+        loaded.config.cache_types.clone()
+    } else {
+        args.types
+            .iter()
+            .map(|t| select_type(&loaded.config, t).map(|s| s.cache_type.expect("a type")))
+            .collect::<Result<_, _>>()?
+    };
+    let redis = connect(global, redis_args, &loaded, false).await?;
+    let mut infos: Vec<Info> = Vec::new();
+    let mut keys_total = 0;
+    let mut counts = vec![0u64; types.len()];
+    let mut bytes = vec![0f64; types.len()];
+    let mut sampled = vec![0usize; types.len()];
+    for node in &redis.nodes {
+        let mut c = node.conn.clone();
+        infos.push(
+            crate::info::fetch(&mut c)
+                .await
+                .map_err(|e| explain(e, &node.label))?,
+        );
+        keys_total += scan::dbsize(&mut c)
+            .await
+            .map_err(|e| explain(e, &node.label))?;
+        // One pass over the keyspace serves every type.
+        let mut samples: Vec<Vec<Key>> = vec![Vec::new(); types.len()];
+        let mut node_counts = vec![0u64; types.len()];
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = scan::scan_page(&mut c, cursor, "*", 1000)
+                .await
+                .map_err(|e| explain(e, &node.label))?;
+            for k in keys {
+                for (i, t) in types.iter().enumerate() {
+                    if crate::glob::matches(t.pattern.as_bytes(), &k) {
+                        node_counts[i] += 1;
+                        if samples[i].len() < args.samples {
+                            samples[i].push(k.clone());
+                        }
+                    }
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..types.len() {
+            let usage: Vec<u64> = scan::memory_usage(&mut c, &samples[i])
+                .await
+                .map_err(|e| explain(e, &node.label))?
+                .into_iter()
+                .flatten()
+                .collect();
+            if !usage.is_empty() {
+                bytes[i] +=
+                    usage.iter().sum::<u64>() as f64 / usage.len() as f64 * node_counts[i] as f64;
+            }
+            sampled[i] += usage.len();
+            counts[i] += node_counts[i];
+        }
+    }
+    let first = infos.first().cloned().unwrap_or_default();
+    let (hits, misses) = infos.iter().fold((0, 0), |(h, m), i| {
+        (h + i.keyspace_hits, m + i.keyspace_misses)
+    });
+    let stats = Stats {
+        address: redis.address.clone(),
+        version: first.version.clone(),
+        mode: first.mode.clone(),
+        nodes: redis.nodes.len(),
+        used_memory: infos.iter().map(|i| i.used_memory).sum(),
+        used_memory_peak: infos.iter().map(|i| i.used_memory_peak).sum(),
+        maxmemory: first.maxmemory,
+        eviction_policy: first.maxmemory_policy.clone(),
+        hit_rate: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
+        ops_per_sec: infos.iter().map(|i| i.ops_per_sec).sum(),
+        connected_clients: infos.iter().map(|i| i.connected_clients).sum(),
+        keys: keys_total,
+        cache_types: types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TypeStats {
+                name: t.name.clone(),
+                pattern: t.pattern.clone(),
+                keys: counts[i],
+                estimated_bytes: bytes[i] as u64,
+                sampled: sampled[i],
+            })
+            .collect(),
+    };
+    if args.output.output.is_structured() {
+        print_structured(out, args.output.output, &stats)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _ = OutputFormat::Table;
+    let mut text = String::new();
+    text.push_str(&format!(
+        "Server:        {} (Redis {}, {}{})\n",
+        stats.address,
+        stats.version,
+        stats.mode,
+        if stats.nodes > 1 {
+            format!(", {} primaries", stats.nodes)
+        } else {
+            String::new()
+        }
+    ));
+    text.push_str(&format!(
+        "Memory:        used {}, peak {}, max {}\n",
+        human_bytes(stats.used_memory),
+        human_bytes(stats.used_memory_peak),
+        if stats.maxmemory == 0 {
+            "unlimited".to_string()
+        } else {
+            human_bytes(stats.maxmemory)
+        }
+    ));
+    text.push_str(&format!("Eviction:      {}\n", stats.eviction_policy));
+    text.push_str(&format!(
+        "Hit rate:      {}\n",
+        stats.hit_rate.map_or_else(
+            || "n/a (no lookups yet)".to_string(),
+            |r| format!(
+                "{:.1}% ({} hits, {} misses)",
+                r * 100.0,
+                thousands(hits),
+                thousands(misses)
+            )
+        )
+    ));
+    text.push_str(&format!(
+        "Ops/s:         {}\nClients:       {}\nKeys:          {}\n\n",
+        stats.ops_per_sec,
+        stats.connected_clients,
+        thousands(stats.keys)
+    ));
+    let mut table = Table::new(["cache type", "pattern", "keys", "est. memory", "sampled"]);
+    for t in &stats.cache_types {
+        table.push([
+            t.name.clone(),
+            t.pattern.clone(),
+            thousands(t.keys),
+            human_bytes(t.estimated_bytes),
+            t.sampled.to_string(),
+        ]);
+    }
+    text.push_str(&table.render());
+    write_str(out, &text)?;
+    Ok(ExitCode::SUCCESS)
+}

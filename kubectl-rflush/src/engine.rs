@@ -1,0 +1,306 @@
+//! The SCAN loop shared by `count`, `backup` and `flush`: one cursor per node (each cluster
+//! primary), the next SCAN overlapped with the current batch's work, keys backed up and
+//! fsynced before they are unlinked, cursors saved for resuming, pacing after every batch.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use redis::aio::MultiplexedConnection;
+use serde::{Deserialize, Serialize};
+
+use crate::backup_format::BackupWriter;
+use crate::connect::{Redis, explain};
+use crate::pacing::{PaceConfig, Pacer, Probe};
+use crate::progress::{Progress, cursor_fraction};
+use crate::scan::{self, Key};
+
+/// What to do with the keys found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Count them (and keep a sample).
+    Count,
+    /// Write them to the backup file.
+    Backup,
+    /// Back up (when a backup file is given) and delete.
+    Flush,
+}
+
+/// One run of the loop.
+pub struct Plan {
+    /// SCAN MATCH pattern.
+    pub pattern: String,
+    /// SCAN COUNT.
+    pub batch: usize,
+    /// What to do.
+    pub action: Action,
+    /// Backup file, for Backup and (optionally) Flush.
+    pub backup: Option<Arc<Mutex<BackupWriter>>>,
+    /// Stop after deleting this many keys.
+    pub max_keys: Option<u64>,
+    /// Pacing (Flush only).
+    pub pace: PaceConfig,
+    /// How many matching keys to keep as a sample.
+    pub sample: usize,
+}
+
+/// Where one node's scan is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCursor {
+    /// The node's label.
+    pub node: String,
+    /// The cursor of the first page not fully processed.
+    pub cursor: u64,
+    /// Whether the node's scan finished.
+    pub done: bool,
+    /// The server's run_id (a restarted server invalidates the cursor).
+    pub run_id: String,
+}
+
+/// Counters and cursors, shared with the progress display and the checkpoint writer.
+#[derive(Default)]
+pub struct State {
+    /// Keys SCAN returned (duplicates possible).
+    pub matched: AtomicU64,
+    /// Keys UNLINK reported deleted.
+    pub deleted: AtomicU64,
+    /// Keys written to the backup.
+    pub backed_up: AtomicU64,
+    /// Per node cursors.
+    pub cursors: Mutex<Vec<NodeCursor>>,
+    /// Sampled keys.
+    pub sample: Mutex<Vec<Key>>,
+    /// Set by Ctrl-C: finish the batch in hand and stop.
+    pub stop: AtomicBool,
+    reserved: AtomicU64,
+}
+
+impl State {
+    /// A state starting at the given cursors.
+    pub fn new(cursors: Vec<NodeCursor>) -> Arc<Self> {
+        Arc::new(State {
+            cursors: Mutex::new(cursors),
+            ..Default::default()
+        })
+    }
+
+    /// A copy of the cursors.
+    pub fn cursors(&self) -> Vec<NodeCursor> {
+        self.cursors.lock().expect("cursors").clone()
+    }
+
+    /// True when every node finished its scan.
+    pub fn complete(&self) -> bool {
+        self.cursors().iter().all(|c| c.done)
+    }
+}
+
+/// Why a node's loop ended early.
+#[derive(Debug)]
+pub struct NodeFailure {
+    /// The node.
+    pub node: String,
+    /// The error.
+    pub error: anyhow::Error,
+}
+
+/// Runs the plan on every node concurrently. Returns the first failure, if any, after every
+/// node stopped (the state then holds resumable cursors).
+pub async fn run(
+    redis: &Redis,
+    plan: &Plan,
+    state: &Arc<State>,
+    dbsizes: &[u64],
+    progress: &Progress,
+) -> Result<(), NodeFailure> {
+    let mut tasks = Vec::new();
+    for (i, node) in redis.nodes.iter().enumerate() {
+        let probe = if plan.action == Action::Flush && plan.pace.max_latency.is_some() {
+            match node.reconnect().await {
+                Ok((conn, guard)) => {
+                    let probe = Probe::start(conn, guard);
+                    // A short idle baseline before the first batch.
+                    tokio::time::sleep(Duration::from_millis(60)).await;
+                    Some(probe)
+                }
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        let pacer = Pacer::new(plan.pace, probe);
+        tasks.push(run_node(
+            i,
+            node.conn.clone(),
+            node.label.clone(),
+            redis.cluster,
+            plan,
+            state.clone(),
+            pacer,
+            dbsizes,
+            progress,
+        ));
+    }
+    let results = futures::future::join_all(tasks).await;
+    results
+        .into_iter()
+        .find_map(Result::err)
+        .map_or(Ok(()), Err)
+}
+
+fn update_progress(state: &State, dbsizes: &[u64], progress: &Progress, action: Action) {
+    let cursors = state.cursors();
+    let scanned: f64 = cursors
+        .iter()
+        .zip(dbsizes)
+        .map(|(c, size)| {
+            if c.done {
+                *size as f64
+            } else {
+                cursor_fraction(c.cursor) * *size as f64
+            }
+        })
+        .sum();
+    let msg = match action {
+        Action::Count => format!("{} matching", state.matched.load(Ordering::Relaxed)),
+        Action::Backup => format!("{} backed up", state.backed_up.load(Ordering::Relaxed)),
+        Action::Flush => format!("{} deleted", state.deleted.load(Ordering::Relaxed)),
+    };
+    progress.update(scanned as u64, msg);
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_node(
+    index: usize,
+    conn: MultiplexedConnection,
+    label: String,
+    cluster_mode: bool,
+    plan: &Plan,
+    state: Arc<State>,
+    mut pacer: Pacer,
+    dbsizes: &[u64],
+    progress: &Progress,
+) -> Result<(), NodeFailure> {
+    let fail = |error: anyhow::Error| NodeFailure {
+        node: label.clone(),
+        error,
+    };
+    let start = state.cursors.lock().expect("cursors")[index].clone();
+    if start.done {
+        return Ok(());
+    }
+    let scan_task = |cursor: u64| {
+        let mut c = conn.clone();
+        let pattern = plan.pattern.clone();
+        let batch = plan.batch;
+        tokio::spawn(async move { scan::scan_page(&mut c, cursor, &pattern, batch).await })
+    };
+    let mut pending = Some(scan_task(start.cursor));
+    let mut work = conn.clone();
+    loop {
+        let task = pending.take().expect("a SCAN in flight");
+        let (next, keys) = task
+            .await
+            .context("SCAN task")
+            .map_err(&fail)?
+            .map_err(|e| fail(explain(e, &label)))?;
+        let stop_now = state.stop.load(Ordering::Relaxed);
+        if next != 0 && !stop_now {
+            pending = Some(scan_task(next));
+        }
+        state
+            .matched
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        if plan.sample > 0 && !keys.is_empty() {
+            let mut s = state.sample.lock().expect("sample");
+            let room = plan.sample.saturating_sub(s.len());
+            s.extend(keys.iter().take(room).cloned());
+        }
+        let mut reached_max = false;
+        let mut keys = keys;
+        if plan.action == Action::Flush
+            && let Some(max) = plan.max_keys
+        {
+            let before = state
+                .reserved
+                .fetch_add(keys.len() as u64, Ordering::SeqCst);
+            let allowed = max.saturating_sub(before).min(keys.len() as u64) as usize;
+            if allowed < keys.len() {
+                keys.truncate(allowed);
+                reached_max = true;
+            }
+        }
+        if plan.action != Action::Count && !keys.is_empty() {
+            let mut to_delete = keys.clone();
+            if let Some(backup) = &plan.backup {
+                let records = scan::dump(&mut work, &keys)
+                    .await
+                    .map_err(|e| fail(explain(e, &label)))?;
+                let written = records.len() as u64;
+                to_delete = records.iter().map(|r| r.key.clone()).collect();
+                let backup = backup.clone();
+                tokio::task::block_in_place(|| -> Result<()> {
+                    let mut w = backup.lock().expect("backup writer");
+                    for r in &records {
+                        w.write(r)?;
+                    }
+                    // Durable before anything is deleted.
+                    w.sync()
+                })
+                .map_err(&fail)?;
+                state.backed_up.fetch_add(written, Ordering::Relaxed);
+            }
+            if plan.action == Action::Flush {
+                let n = scan::unlink(&mut work, &to_delete, cluster_mode)
+                    .await
+                    .map_err(|e| fail(explain(e, &label)))?;
+                state.deleted.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        {
+            let mut cursors = state.cursors.lock().expect("cursors");
+            cursors[index].cursor = next;
+            cursors[index].done = next == 0;
+        }
+        update_progress(&state, dbsizes, progress, plan.action);
+        if next == 0 || reached_max || stop_now {
+            return Ok(());
+        }
+        if plan.action == Action::Flush {
+            pacer.after_batch(keys.len() as u64).await;
+        }
+    }
+}
+
+/// DBSIZE of every node.
+pub async fn dbsizes(redis: &Redis) -> Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for node in &redis.nodes {
+        let mut c = node.conn.clone();
+        out.push(
+            scan::dbsize(&mut c)
+                .await
+                .map_err(|e| explain(e, &node.label))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Fresh cursors (0) for every node, stamped with each server's run_id.
+pub async fn fresh_cursors(redis: &Redis) -> Result<Vec<NodeCursor>> {
+    let mut out = Vec::new();
+    for node in &redis.nodes {
+        let mut c = node.conn.clone();
+        let info = crate::info::fetch(&mut c)
+            .await
+            .map_err(|e| explain(e, &node.label))?;
+        out.push(NodeCursor {
+            node: node.label.clone(),
+            cursor: 0,
+            done: false,
+            run_id: info.run_id,
+        });
+    }
+    Ok(out)
+}

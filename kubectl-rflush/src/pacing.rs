@@ -1,0 +1,223 @@
+//! Pacing: deleting must not stall Redis for everybody else.
+//!
+//! A probe on its own connection PINGs the node every few milliseconds, so it queues behind
+//! the flush's commands exactly like an application's GET would. After each batch the pacer
+//! looks at the probe's recent round trips: above the latency budget it backs off (doubles a
+//! pause between batches), below it the pause decays away. `--rate` adds a hard keys/s cap.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+
+/// Pacing settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PaceConfig {
+    /// Keys per second per node, None = as fast as the latency budget allows.
+    pub rate: Option<u64>,
+    /// Latency budget for other clients' commands; None disables adaptive pacing.
+    pub max_latency: Option<Duration>,
+}
+
+const PROBE_EVERY: Duration = Duration::from_millis(5);
+const MAX_PAUSE: Duration = Duration::from_millis(200);
+
+/// Round trips measured by the probe, newest last.
+#[derive(Default)]
+struct Window {
+    samples: VecDeque<(Instant, Duration)>,
+}
+
+/// A running latency probe; stops when dropped.
+pub struct Probe {
+    window: Arc<Mutex<Window>>,
+    task: tokio::task::JoinHandle<()>,
+    _guard: Option<shared::portforward::Forwarded>,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Probe {
+    /// Starts probing on a dedicated connection.
+    pub fn start(
+        mut conn: MultiplexedConnection,
+        guard: Option<shared::portforward::Forwarded>,
+    ) -> Self {
+        let window = Arc::new(Mutex::new(Window::default()));
+        let w = window.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROBE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let start = Instant::now();
+                if redis::cmd("PING")
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let mut w = w.lock().expect("probe window");
+                w.samples.push_back((Instant::now(), start.elapsed()));
+                while w.samples.len() > 400 {
+                    w.samples.pop_front();
+                }
+            }
+        });
+        Probe {
+            window,
+            task,
+            _guard: guard,
+        }
+    }
+
+    /// The largest round trip seen since `since`.
+    fn max_since(&self, since: Instant) -> Option<Duration> {
+        let w = self.window.lock().expect("probe window");
+        w.samples
+            .iter()
+            .filter(|(t, _)| *t >= since)
+            .map(|(_, d)| *d)
+            .max()
+    }
+
+    /// Median of the samples so far (the idle baseline when called before the flush).
+    pub fn median(&self) -> Option<Duration> {
+        let w = self.window.lock().expect("probe window");
+        let mut v: Vec<Duration> = w.samples.iter().map(|(_, d)| *d).collect();
+        v.sort();
+        v.get(v.len() / 2).copied()
+    }
+}
+
+/// Decides the pause after each batch.
+pub struct Pacer {
+    config: PaceConfig,
+    probe: Option<Probe>,
+    budget: Duration,
+    pause: Duration,
+    started: Instant,
+    keys: u64,
+    last_check: Instant,
+    /// Total time spent pausing, for the summary.
+    pub paused: Duration,
+}
+
+impl Pacer {
+    /// A pacer; `probe` enables the adaptive part. The budget is the configured one, or four
+    /// times the idle round trip when the link itself is slower (port-forward).
+    pub fn new(config: PaceConfig, probe: Option<Probe>) -> Self {
+        let baseline = probe.as_ref().and_then(Probe::median).unwrap_or_default();
+        let budget = config
+            .max_latency
+            .unwrap_or(Duration::MAX)
+            .max(baseline * 4);
+        let now = Instant::now();
+        Pacer {
+            config,
+            probe,
+            budget,
+            pause: Duration::ZERO,
+            started: now,
+            keys: 0,
+            last_check: now,
+            paused: Duration::ZERO,
+        }
+    }
+
+    /// The latency budget in force.
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// The next pause, given the worst probe round trip since the last batch.
+    pub fn next_pause(pause: Duration, worst: Option<Duration>, budget: Duration) -> Duration {
+        match worst {
+            Some(w) if w > budget => (pause * 2 + Duration::from_micros(500)).min(MAX_PAUSE),
+            _ => {
+                let p = pause.mul_f64(0.7);
+                if p < Duration::from_micros(100) {
+                    Duration::ZERO
+                } else {
+                    p
+                }
+            }
+        }
+    }
+
+    /// Call after a batch of `n` keys; sleeps as needed.
+    pub async fn after_batch(&mut self, n: u64) {
+        self.keys += n;
+        let mut sleep = Duration::ZERO;
+        if self.config.max_latency.is_some()
+            && let Some(probe) = &self.probe
+        {
+            let worst = probe.max_since(self.last_check);
+            self.pause = Self::next_pause(self.pause, worst, self.budget);
+            sleep = self.pause;
+        }
+        if let Some(rate) = self.config.rate.filter(|r| *r > 0) {
+            let due = Duration::from_secs_f64(self.keys as f64 / rate as f64);
+            sleep = sleep.max(due.saturating_sub(self.started.elapsed()));
+        }
+        if !sleep.is_zero() {
+            self.paused += sleep;
+            tokio::time::sleep(sleep).await;
+        }
+        self.last_check = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backs_off_above_budget_and_recovers_below() {
+        let budget = Duration::from_millis(2);
+        let mut p = Duration::ZERO;
+        p = Pacer::next_pause(p, Some(Duration::from_millis(5)), budget);
+        assert_eq!(p, Duration::from_micros(500));
+        p = Pacer::next_pause(p, Some(Duration::from_millis(5)), budget);
+        assert_eq!(p, Duration::from_micros(1500));
+        for _ in 0..20 {
+            p = Pacer::next_pause(p, Some(Duration::from_millis(9)), budget);
+        }
+        assert_eq!(p, MAX_PAUSE, "capped");
+        for _ in 0..40 {
+            p = Pacer::next_pause(p, Some(Duration::from_micros(300)), budget);
+        }
+        assert_eq!(p, Duration::ZERO, "decays to no pause");
+        assert_eq!(
+            Pacer::next_pause(Duration::ZERO, None, budget),
+            Duration::ZERO
+        );
+    }
+
+    #[tokio::test]
+    async fn rate_caps_keys_per_second() {
+        let mut pacer = Pacer::new(
+            PaceConfig {
+                rate: Some(10_000),
+                max_latency: None,
+            },
+            None,
+        );
+        let start = Instant::now();
+        for _ in 0..10 {
+            pacer.after_batch(500).await;
+        }
+        // 5000 keys at 10k/s take at least 0.5 s.
+        assert!(
+            start.elapsed() >= Duration::from_millis(490),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}
