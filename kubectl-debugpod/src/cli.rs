@@ -1,12 +1,28 @@
 //! The command line of `kubectl debugpod`.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use shared::cli::{ConfigCommand, GlobalArgs};
+use shared::cluster::AllNamespacesArg;
+use shared::duration::parse_duration;
+use shared::output::OutputArgs;
+
+use crate::profile::Profile;
 
 /// Least-privilege debug pods next to a target pod: diagnostics, packet capture, shell, report, and a TTL that cleans up by itself.
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-debugpod", bin_name = "kubectl debugpod", version, about, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 ok, 1 failure, 2 usage error.\nDocs: https://github.com/kubectl-ops/kubectl-ops#kubectl-debugpod")]
+#[command(
+    name = "kubectl-debugpod",
+    bin_name = "kubectl debugpod",
+    version,
+    about,
+    propagate_version = true
+)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage error; `exec -- CMD` exits with CMD's code.\nDocs: https://github.com/kubectl-ops/kubectl-ops#kubectl-debugpod"
+)]
 pub struct Cli {
     /// Flags shared by every kubectl-ops plugin.
     #[command(flatten)]
@@ -16,9 +32,220 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where the debugger runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Mode {
+    /// A separate pod on the target's node (removable, resource-limited, TTL enforced by Kubernetes).
+    #[default]
+    Pod,
+    /// An ephemeral container inside the target pod (Kubernetes ≥ 1.25; can never be removed).
+    Ephemeral,
+}
+
+/// How a debug session is made, when a command has to make one.
+#[derive(Debug, Clone, Args)]
+pub struct SessionArgs {
+    /// Debug image [default: debug_image from the config].
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Lifetime; Kubernetes kills the pod after it (activeDeadlineSeconds) [default: debug_ttl from the config].
+    #[arg(long, value_parser = parse_duration)]
+    pub ttl: Option<Duration>,
+    /// What the debugger may do (see `kubectl debugpod create --help`).
+    #[arg(long, value_enum)]
+    pub profile: Option<Profile>,
+    /// Shells and `exec -- CMD` start inside the target's network namespace (needs netadmin or sysadmin).
+    #[arg(long)]
+    pub share_netns: bool,
+    /// Why (stored on the pod as an annotation, e.g. a ticket).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// How long to wait for the debug pod to run.
+    #[arg(long, value_parser = parse_duration, default_value = "2m")]
+    pub timeout: Duration,
+    /// CPU limit of the debug container.
+    #[arg(long, default_value = "500m")]
+    pub cpu_limit: String,
+    /// Memory limit of the debug container.
+    #[arg(long, default_value = "256Mi")]
+    pub memory_limit: String,
+}
+
+/// `exec` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ResultFormat {
+    /// Sections for people.
+    #[default]
+    Text,
+    /// JSON for scripts.
+    Json,
+}
+
+/// `report` formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown.
+    #[default]
+    Markdown,
+    /// JSON.
+    Json,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List candidate target pods, or (--sessions) the debug sessions this tool started.
+    List {
+        /// Show debug sessions instead of targets.
+        #[arg(long)]
+        sessions: bool,
+        /// All namespaces.
+        #[command(flatten)]
+        all: AllNamespacesArg,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Start a debug session next to TARGET (a separate pod on its node, or --mode ephemeral).
+    ///
+    /// Profiles: restricted (non-root, drop ALL), baseline (runtime defaults), general (+SYS_PTRACE),
+    /// netadmin (hostPID + NET_ADMIN/NET_RAW/SYS_PTRACE/SYS_ADMIN: enters the target's network
+    /// namespace), sysadmin (privileged, host namespaces, node / at /host). A server-side dry-run
+    /// checks admission first; the pod ends by itself after --ttl.
+    Create {
+        /// Target pod (or a Deployment-style prefix with exactly one Running pod).
+        target: String,
+        /// Session settings.
+        #[command(flatten)]
+        session: SessionArgs,
+        /// Separate pod (default) or ephemeral container.
+        #[arg(long, value_enum, default_value_t = Mode::Pod)]
+        mode: Mode,
+        /// Target container (for ephemeral mode's process namespace and the PID search).
+        #[arg(short = 'c', long)]
+        container: Option<String>,
+        /// Do not ask before adding an ephemeral container (it can never be removed).
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Print the session as JSON instead of a summary.
+        #[arg(short = 'o', long, value_enum, default_value_t = ResultFormat::Text)]
+        output: ResultFormat,
+    },
+    /// Open an interactive shell in a session (creates one if TARGET has none).
+    #[command(visible_alias = "interactive")]
+    Shell {
+        /// Target pod or session id/pod.
+        target: String,
+        /// Session settings (when one is created).
+        #[command(flatten)]
+        session: SessionArgs,
+        /// Delete the session on exit without asking.
+        #[arg(long)]
+        rm: bool,
+        /// Keep the session on exit without asking.
+        #[arg(long, conflicts_with = "rm")]
+        keep: bool,
+        /// Shell to run.
+        #[arg(long, default_value = "sh")]
+        shell: String,
+    },
+    /// Run a preset (network, system) or `-- CMD...` against TARGET.
+    ///
+    /// Presets run inside the target's network namespace (and PID view) when the session's
+    /// profile allows (netadmin, sysadmin). Without a session, a netadmin one is created for the
+    /// command and deleted afterwards (--keep keeps it).
+    Exec {
+        /// Target pod or session id/pod.
+        target: String,
+        /// `network`, `system`, or the command after `--`.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "PRESET|-- CMD"
+        )]
+        what: Vec<String>,
+        /// Session settings (when one is created).
+        #[command(flatten)]
+        session: SessionArgs,
+        /// Target container (for the PID view).
+        #[arg(short = 'c', long)]
+        container: Option<String>,
+        /// Keep a session created for this command.
+        #[arg(long)]
+        keep: bool,
+        /// Output format for presets.
+        #[arg(short = 'o', long, value_enum, default_value_t = ResultFormat::Text)]
+        output: ResultFormat,
+    },
+    /// Capture packets in the target's network namespace to a local pcap file (or stdout).
+    Capture {
+        /// Target pod or session id/pod.
+        target: String,
+        /// Output file; `-` for stdout (e.g. `| wireshark -k -i -`).
+        #[arg(short = 'f', long, default_value = "capture.pcap")]
+        file: PathBuf,
+        /// tcpdump filter expression, e.g. "tcp port 8080".
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// How long to capture.
+        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        duration: Duration,
+        /// Stop after this many packets.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Interface inside the target's netns.
+        #[arg(short = 'i', long, default_value = "any")]
+        interface: String,
+        /// Session settings (when one is created).
+        #[command(flatten)]
+        session: SessionArgs,
+        /// Keep a session created for this command.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Write one diagnostics report of TARGET: describe, statuses, logs, events, node, presets.
+    Report {
+        /// Target pod.
+        target: String,
+        /// Output file (`-` = stdout) [default: <reports_dir>/debugpod-<target>-<time>.md|json].
+        #[arg(short = 'f', long)]
+        file: Option<PathBuf>,
+        /// Report format.
+        #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Markdown)]
+        output: ReportFormat,
+        /// Log lines per container.
+        #[arg(long, default_value_t = 100)]
+        tail: i64,
+        /// Skip the network/system presets (no debug pod is needed then).
+        #[arg(long)]
+        no_presets: bool,
+        /// Session settings (when one is created for the presets).
+        #[command(flatten)]
+        session: SessionArgs,
+    },
+    /// Delete this tool's debug pods (by label only): expired/finished by default.
+    Cleanup {
+        /// Sessions (ids or pod names) to delete.
+        sessions: Vec<String>,
+        /// Delete expired and finished sessions (the default when nothing else is named).
+        #[arg(long)]
+        expired: bool,
+        /// Delete every session, running or not.
+        #[arg(long)]
+        all: bool,
+        /// Show what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        /// All namespaces.
+        #[command(flatten)]
+        all_namespaces: AllNamespacesArg,
+    },
+    /// Print the minimal RBAC Role for the given commands (default: all).
+    Rbac {
+        /// Commands (list, create, shell, exec, capture, report, cleanup, ephemeral).
+        commands: Vec<String>,
+    },
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -1,10 +1,28 @@
-//! `kubectl debugpod`: Least-privilege debug pods next to a target pod: diagnostics, packet capture, shell, report, and a TTL that cleans up by itself.
+//! `kubectl debugpod`: least-privilege debug pods next to a target pod — diagnostics, packet
+//! capture, shell, report, and a TTL that cleans up by itself.
 //!
 //! The binary is a thin wrapper around [`main`]; commands live in [`commands`] and take
-//! their output writer as an argument so they can be tested.
+//! their output writer as an argument so they can be tested. The other modules have one job
+//! each: [`profile`] (what a profile grants), [`pod_spec`] (the debug pod), [`session`]
+//! (labels, annotations, reading sessions back), [`target`] (finding the target),
+//! [`admission`] (the server-side dry-run), [`wait`] (watching until running), [`nsenter`]
+//! (entering the target's netns), [`presets`], [`remote`] (pods/exec), [`pcap`], [`report`]
+//! and [`ephemeral`].
 
+pub mod admission;
 pub mod cli;
 pub mod commands;
+pub mod ephemeral;
+pub mod nsenter;
+pub mod pcap;
+pub mod pod_spec;
+pub mod presets;
+pub mod profile;
+pub mod remote;
+pub mod report;
+pub mod session;
+pub mod target;
+pub mod wait;
 
 use std::process::ExitCode;
 

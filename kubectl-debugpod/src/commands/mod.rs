@@ -1,13 +1,349 @@
-//! The subcommands of `kubectl debugpod`.
+//! The subcommands of `kubectl debugpod`, one module each, and what they share: the cluster
+//! context ([`Ctx`]) and finding or making the session a command runs in ([`acquire`]).
+
+pub mod capture;
+pub mod cleanup;
+pub mod create;
+pub mod exec;
+pub mod list;
+pub mod rbac;
+pub mod report;
+pub mod shell;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::DeleteParams;
+use kube::{Api, Client};
+use shared::Error;
+use shared::config::Config;
+
+use crate::cli::{Cli, Command, SessionArgs};
+use crate::profile::Profile;
+use crate::session::Session;
+use crate::target::{self, Target};
+
+/// What every cluster command needs.
+pub struct Ctx {
+    /// The client.
+    pub client: Client,
+    /// The namespace in use (`-n`, context, config, `default`).
+    pub namespace: String,
+    /// `-A` was given (list/cleanup only).
+    pub all_namespaces: bool,
+    /// The suite configuration.
+    pub config: Config,
+    /// Who we are, for the created-by annotation (`--as`, else the kubeconfig user).
+    pub user: String,
+}
+
+impl Ctx {
+    async fn new(cli: &Cli, all_namespaces: bool) -> anyhow::Result<Ctx> {
+        let config = cli.global.load_config()?;
+        let conn = cli.global.connect().await?;
+        let scope = cli.global.namespace_scope(false, &conn, &config);
+        let namespace = scope.as_option().unwrap_or("default").to_string();
+        let user = cli
+            .global
+            .cluster
+            .as_user
+            .clone()
+            .unwrap_or_else(|| kubeconfig_user(&conn.kubeconfig));
+        Ok(Ctx {
+            client: conn.client,
+            namespace,
+            all_namespaces,
+            config: config.config,
+            user,
+        })
+    }
+
+    /// Pods in the namespace in use.
+    pub fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+}
+
+fn kubeconfig_user(k: &shared::cluster::LoadedKubeconfig) -> String {
+    let ctx = k
+        .context
+        .as_deref()
+        .and_then(|name| k.kubeconfig.contexts.iter().find(|c| c.name == name));
+    ctx.and_then(|c| c.context.as_ref())
+        .and_then(|c| c.user.clone())
+        .unwrap_or_else(|| "unknown".into())
+}
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::stdout();
     match &cli.command {
         Command::Config(cmd) => Ok(cmd.run(&cli.global, &mut stdout)?),
+        Command::Rbac { commands } => rbac::run(&cli, commands, &mut stdout),
+        Command::List {
+            sessions,
+            all,
+            output,
+        } => {
+            let ctx = Ctx::new(&cli, all.all_namespaces).await?;
+            list::run(&ctx, *sessions, output.output, &mut stdout).await
+        }
+        Command::Create {
+            target,
+            session,
+            mode,
+            container,
+            yes,
+            output,
+        } => {
+            let ctx = Ctx::new(&cli, false).await?;
+            create::run(
+                &ctx,
+                target,
+                session,
+                *mode,
+                container.as_deref(),
+                *yes,
+                *output,
+                &mut stdout,
+            )
+            .await
+        }
+        Command::Shell {
+            target,
+            session,
+            rm,
+            keep,
+            shell,
+        } => {
+            let ctx = Ctx::new(&cli, false).await?;
+            shell::run(&ctx, target, session, *rm, *keep, shell).await
+        }
+        Command::Exec {
+            target,
+            what,
+            session,
+            container,
+            keep,
+            output,
+        } => {
+            let ctx = Ctx::new(&cli, false).await?;
+            exec::run(
+                &ctx,
+                target,
+                what,
+                session,
+                container.as_deref(),
+                *keep,
+                *output,
+                &mut stdout,
+            )
+            .await
+        }
+        Command::Capture {
+            target,
+            file,
+            filter,
+            duration,
+            count,
+            interface,
+            session,
+            keep,
+        } => {
+            let ctx = Ctx::new(&cli, false).await?;
+            let opts = capture::CaptureOptions {
+                file: file.clone(),
+                filter: filter.clone(),
+                duration: *duration,
+                count: *count,
+                interface: interface.clone(),
+            };
+            capture::run(&ctx, target, &opts, session, *keep).await
+        }
+        Command::Report {
+            target,
+            file,
+            output,
+            tail,
+            no_presets,
+            session,
+        } => {
+            let ctx = Ctx::new(&cli, false).await?;
+            report::run(
+                &ctx,
+                target,
+                file.as_deref(),
+                *output,
+                *tail,
+                *no_presets,
+                session,
+                &mut stdout,
+            )
+            .await
+        }
+        Command::Cleanup {
+            sessions,
+            expired,
+            all,
+            dry_run,
+            all_namespaces,
+        } => {
+            let ctx = Ctx::new(&cli, all_namespaces.all_namespaces).await?;
+            cleanup::run(&ctx, sessions, *expired, *all, *dry_run, &mut stdout).await
+        }
     }
+}
+
+/// A session a command runs in, and whether the command made it (and must delete it).
+pub struct Acquired {
+    /// The target.
+    pub target: Target,
+    /// The session.
+    pub session: Session,
+    /// Made for this command.
+    pub created: bool,
+}
+
+/// Finds the session for `arg` (a session id, a debug pod name, or a target pod), or creates
+/// one with `default_profile` when the target has none that fits (`need_netns`: one that can
+/// enter the target's network namespace).
+pub async fn acquire(
+    ctx: &Ctx,
+    arg: &str,
+    args: &SessionArgs,
+    default_profile: Profile,
+    need_netns: bool,
+    auto_ttl: Option<std::time::Duration>,
+) -> anyhow::Result<Acquired> {
+    let debug_pods = target::list_debug_pods(&ctx.client, Some(&ctx.namespace)).await?;
+    let sessions: Vec<Session> = debug_pods.iter().filter_map(Session::from_pod).collect();
+    if let Some(s) = sessions.iter().find(|s| s.id == arg || s.pod == arg) {
+        if !s.is_running() {
+            return Err(Error::invalid(
+                format!(
+                    "session {} (pod {}) is {}{}",
+                    s.id,
+                    s.pod,
+                    s.phase,
+                    s.reason
+                        .as_ref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ),
+                format!(
+                    "start a new one with `kubectl debugpod create {} -n {}`",
+                    s.target, s.namespace
+                ),
+            )
+            .into());
+        }
+        let target = target::resolve(&ctx.client, &ctx.namespace, &s.target).await?;
+        if target.uid != s.target_uid {
+            return Err(Error::invalid(
+                format!(
+                    "the target of session {} ({}) was replaced by a new pod",
+                    s.id, s.target
+                ),
+                format!(
+                    "clean up with `kubectl debugpod cleanup {}` and debug the new pod",
+                    s.id
+                ),
+            )
+            .into());
+        }
+        return Ok(Acquired {
+            target,
+            session: s.clone(),
+            created: false,
+        });
+    }
+    let target = target::resolve(&ctx.client, &ctx.namespace, arg).await?;
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let mut fitting: Vec<&Session> = sessions
+        .iter()
+        .filter(|s| s.target_uid == target.uid && s.is_running() && !s.is_expired(now))
+        .filter(|s| args.profile.is_none_or(|p| s.profile == Some(p)))
+        .filter(|s| !need_netns || s.profile.is_some_and(Profile::can_enter_netns))
+        .collect();
+    fitting.sort_by(|a, b| b.expires_at.cmp(&a.expires_at));
+    if let Some(s) = fitting.first() {
+        eprintln!(
+            "using session {} (pod {}, profile {})",
+            s.id,
+            s.pod,
+            s.profile.map(|p| p.name()).unwrap_or("?")
+        );
+        return Ok(Acquired {
+            target,
+            session: (*s).clone(),
+            created: false,
+        });
+    }
+    let mut args = args.clone();
+    if args.ttl.is_none() {
+        args.ttl = auto_ttl;
+    }
+    let profile = args.profile.unwrap_or(default_profile);
+    eprintln!(
+        "no running session for pod {}: creating one (profile {profile})",
+        target.name
+    );
+    let session = create::create_pod_session(ctx, &target, &args, profile).await?;
+    Ok(Acquired {
+        target,
+        session,
+        created: true,
+    })
+}
+
+/// Deletes a debug pod at once (grace period 0), ignoring "already gone".
+pub async fn delete_session(pods: &Api<Pod>, name: &str) -> anyhow::Result<()> {
+    match pods
+        .delete(
+            name,
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..DeleteParams::background()
+            },
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube(format!("delete debug pod {name:?}"), e).into()),
+    }
+}
+
+/// Runs `body` with the acquired session, deleting the session afterwards when this command
+/// made it (also on failure and on Ctrl-C).
+pub async fn with_session<T, F>(
+    ctx: &Ctx,
+    acquired: &Acquired,
+    keep: bool,
+    body: F,
+) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let result = tokio::select! {
+        r = body => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if acquired.created {
+        if keep {
+            eprintln!(
+                "kept session {} (pod {}); it ends by itself at {}",
+                acquired.session.id,
+                acquired.session.pod,
+                acquired.session.expires_at.as_deref().unwrap_or("its TTL")
+            );
+        } else {
+            delete_session(&ctx.pods(), &acquired.session.pod).await?;
+            eprintln!(
+                "deleted session {} (pod {})",
+                acquired.session.id, acquired.session.pod
+            );
+        }
+    }
+    result
 }

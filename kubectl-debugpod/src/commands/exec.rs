@@ -1,0 +1,126 @@
+//! `exec`: presets (`network`, `system`) or `-- CMD...` in a session.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use shared::Error;
+
+use super::{Acquired, Ctx, acquire, with_session};
+use crate::cli::{ResultFormat, SessionArgs};
+use crate::nsenter;
+use crate::presets::{self, Preset, PresetResult};
+use crate::profile::Profile;
+use crate::remote;
+
+/// Lifetime of a session made just for one command, if the CLI dies before deleting it.
+pub const AUTO_TTL: Duration = Duration::from_secs(600);
+
+/// Runs a preset in an acquired session.
+pub async fn run_preset(
+    ctx: &Ctx,
+    acquired: &Acquired,
+    preset: Preset,
+    container: Option<&str>,
+) -> anyhow::Result<PresetResult> {
+    let profile = acquired.session.profile.unwrap_or(Profile::Baseline);
+    let (view, script) = presets::script(preset, &acquired.target, profile, container);
+    let output = remote::run(
+        &ctx.pods(),
+        &acquired.session.pod,
+        vec!["/bin/sh".into(), "-c".into(), script],
+    )
+    .await?;
+    if output.code == Some(125) {
+        return Err(Error::invalid(
+            format!(
+                "cannot find the target's processes from session {}: {}",
+                acquired.session.id,
+                output.stderr.trim()
+            ),
+            "the target may have restarted or moved; re-run, or create a new session",
+        )
+        .into());
+    }
+    let mut result = PresetResult {
+        preset,
+        target: acquired.target.name.clone(),
+        target_ip: acquired.target.ip.clone(),
+        session_pod: acquired.session.pod.clone(),
+        view,
+        notes: Vec::new(),
+        sections: presets::parse(&output.text()),
+    };
+    if result.sections.is_empty() {
+        return Err(anyhow::anyhow!(
+            "the {preset:?} preset produced no output (exit {:?}): {}",
+            output.code,
+            output.stderr.trim()
+        ));
+    }
+    result.annotate(profile);
+    Ok(result)
+}
+
+/// Runs `exec`.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    ctx: &Ctx,
+    target: &str,
+    what: &[String],
+    args: &SessionArgs,
+    container: Option<&str>,
+    keep: bool,
+    format: ResultFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let preset = match what.first().map(String::as_str) {
+        Some("network") if what.len() == 1 => Some(Preset::Network),
+        Some("system") if what.len() == 1 => Some(Preset::System),
+        Some(_) => None,
+        None => {
+            return Err(Error::Usage {
+                message: "say what to run".into(),
+                hint: Some("`network`, `system`, or `-- CMD...`".into()),
+            }
+            .into());
+        }
+    };
+    let acquired = acquire(
+        ctx,
+        target,
+        args,
+        Profile::Netadmin,
+        preset.is_some() || args.share_netns,
+        Some(AUTO_TTL),
+    )
+    .await?;
+    let body = async {
+        match preset {
+            Some(p) => {
+                let result = run_preset(ctx, &acquired, p, container).await?;
+                match format {
+                    ResultFormat::Json => shared::output::print_structured(
+                        out,
+                        shared::output::OutputFormat::Json,
+                        &result,
+                    )?,
+                    ResultFormat::Text => out.write_all(result.render().as_bytes())?,
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                let cmd = if acquired.session.share_netns {
+                    nsenter::in_target_netns(&acquired.target, container, what)
+                } else {
+                    what.to_vec()
+                };
+                let output = remote::run(&ctx.pods(), &acquired.session.pod, cmd).await?;
+                out.write_all(&output.stdout)?;
+                eprint!("{}", output.stderr);
+                Ok(ExitCode::from(output.code.unwrap_or(1).clamp(0, 255) as u8))
+            }
+        }
+    };
+    with_session(ctx, &acquired, keep, body).await
+}
