@@ -1,0 +1,225 @@
+//! `kubectl certs check`: expiry and readiness verdicts with graded exit codes.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Serialize;
+use shared::color::{Stream, paint};
+use shared::output::{Table, print_structured, write_str};
+
+use crate::cli::CheckArgs;
+use crate::evaluate::{compare_served, evaluate};
+use crate::findings::{Finding, Severity, Thresholds};
+use crate::inspect::{now, rfc3339};
+use crate::model;
+use crate::served;
+
+/// One certificate's verdict.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Secret name.
+    pub secret: String,
+    /// The worst severity.
+    pub status: Severity,
+    /// Whole days left, if the leaf could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_left: Option<i64>,
+    /// notAfter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// Every finding.
+    pub findings: Vec<Finding>,
+}
+
+impl Verdict {
+    /// The message of the worst findings, or `ok`.
+    pub fn message(&self) -> String {
+        let bad: Vec<&str> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == self.status && f.severity > Severity::Info)
+            .map(|f| f.message.as_str())
+            .collect();
+        if bad.is_empty() {
+            self.findings
+                .iter()
+                .find(|f| f.check == "expiry")
+                .map(|f| f.message.clone())
+                .unwrap_or_else(|| "ok".into())
+        } else {
+            bad.join("; ")
+        }
+    }
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Checked.
+    pub total: usize,
+    /// Ok.
+    pub ok: usize,
+    /// Warning.
+    pub warning: usize,
+    /// Critical.
+    pub critical: usize,
+    /// Unknown.
+    pub unknown: usize,
+}
+
+impl Summary {
+    fn of(verdicts: &[Verdict]) -> Self {
+        let mut s = Summary {
+            total: verdicts.len(),
+            ..Default::default()
+        };
+        for v in verdicts {
+            match v.status {
+                Severity::Ok | Severity::Info => s.ok += 1,
+                Severity::Warning => s.warning += 1,
+                Severity::Critical => s.critical += 1,
+                Severity::Unknown => s.unknown += 1,
+            }
+        }
+        s
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{} certificates checked: {} ok, {} warning, {} critical, {} unknown\n",
+            self.total, self.ok, self.warning, self.critical, self.unknown
+        )
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    summary: &'a Summary,
+    items: &'a [Verdict],
+}
+
+/// Runs `check`.
+pub async fn run(
+    args: &CheckArgs,
+    global: &shared::cli::GlobalArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let all_ns = args.select.all_namespaces.all_namespaces;
+    if all_ns && !args.names.is_empty() {
+        return Err(shared::Error::Usage {
+            message: "names cannot be combined with -A".into(),
+            hint: Some("use -n NAMESPACE NAME...".into()),
+        }
+        .into());
+    }
+    if args.endpoint.is_some() && args.names.len() != 1 {
+        return Err(shared::Error::Usage {
+            message: "--endpoint compares one certificate".into(),
+            hint: Some("give exactly one NAME with --endpoint".into()),
+        }
+        .into());
+    }
+    let endpoint = args
+        .endpoint
+        .as_deref()
+        .map(served::parse_endpoint)
+        .transpose()?;
+    let anchors = super::load_ca_file(args.ca_file.as_deref())?;
+    let (config, conn, scope) = super::setup(global, all_ns).await?;
+    let thresholds = Thresholds {
+        warn: args.thresholds.warn,
+        crit: args.thresholds.crit,
+    };
+    let entries = if args.names.is_empty() {
+        let inv = model::load(&conn.client, &scope, args.select.selector.as_deref()).await?;
+        model::entries(&inv, &config.config, &scope, false)
+    } else {
+        model::resolve(&conn.client, &config.config, &scope, &args.names).await?
+    };
+    let now = now();
+    let mut verdicts = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let mut a = evaluate(e, &anchors, thresholds, now, false);
+        if let (Some(ep), Some(text)) = (&endpoint, &args.endpoint) {
+            match served::fetch(
+                Some(&conn.client),
+                &e.namespace,
+                ep,
+                None,
+                Duration::from_secs(20),
+            )
+            .await
+            {
+                Ok(chain) => compare_served(&mut a, text, &chain, thresholds, now),
+                Err(err) => a.findings.push(Finding {
+                    severity: Severity::Unknown,
+                    check: "served",
+                    message: format!("cannot read the certificate served at {text}: {err:#}"),
+                    hint: Some("check the address and that it speaks TLS".into()),
+                }),
+            }
+        }
+        verdicts.push(Verdict {
+            namespace: e.namespace.clone(),
+            name: e.name.clone(),
+            secret: e.secret_name.clone(),
+            status: a.worst(),
+            days_left: a.leaf.as_ref().map(|l| l.days_left(now)),
+            not_after: a.leaf.as_ref().map(|l| rfc3339(l.not_after)),
+            findings: a.findings,
+        });
+    }
+    let summary = Summary::of(&verdicts);
+    let worst = verdicts
+        .iter()
+        .map(|v| v.status)
+        .max()
+        .unwrap_or(Severity::Ok);
+    match args.output.output {
+        f if f.is_structured() => {
+            let report = Report {
+                api_version: shared::output::LIST_API_VERSION,
+                kind: "CheckReport",
+                summary: &summary,
+                items: &verdicts,
+            };
+            print_structured(out, f, &report)?;
+        }
+        _ => {
+            let mut table = Table::new([
+                "namespace",
+                "name",
+                "status",
+                "days left",
+                "not after",
+                "message",
+            ]);
+            for v in &verdicts {
+                table.push([
+                    v.namespace.clone(),
+                    v.name.clone(),
+                    paint(Stream::Stdout, v.status.tone(), v.status.label()),
+                    v.days_left
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    v.not_after.clone().unwrap_or_else(|| "-".into()),
+                    v.message(),
+                ]);
+            }
+            if !verdicts.is_empty() {
+                write_str(out, &table.render())?;
+            }
+            write_str(out, &summary.line())?;
+        }
+    }
+    Ok(ExitCode::from(worst.exit_code()))
+}

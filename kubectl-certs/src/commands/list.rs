@@ -1,0 +1,214 @@
+//! `kubectl certs list`: every certificate in scope, one LIST per resource type.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use shared::color::{Stream, Tone, paint};
+use shared::output::{Printable, print_list};
+
+use crate::cli::ListArgs;
+use crate::findings::{Thresholds, parse_certs};
+use crate::inspect::{now, rfc3339};
+use crate::model::{self, Entry};
+
+/// One row of `list`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListRow {
+    /// Namespace.
+    pub namespace: String,
+    /// Certificate (or Secret) name.
+    pub name: String,
+    /// The config's name for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_name: Option<String>,
+    /// Secret name.
+    pub secret: String,
+    /// `cert-manager`, `vault` or `secret`.
+    pub source: model::Source,
+    /// Issuer (`Issuer/x`) or method.
+    pub issuer: String,
+    /// Ready condition (`True`, `False (Reason)`), or `-` without a Certificate; `Missing`
+    /// when the Secret does not exist.
+    pub ready: String,
+    /// Leaf notAfter (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// Whole days left (negative: expired).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_left: Option<i64>,
+    /// Leaf subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Leaf SANs.
+    pub sans: Vec<String>,
+    /// Leaf SHA-256 fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Why the certificate could not be read, if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    thresholds: (i64, i64),
+}
+
+/// Builds a row (a bad Secret becomes a row with an error, never aborts the listing).
+pub fn row(e: &Entry, thresholds: Thresholds, now: i64) -> ListRow {
+    let mut r = ListRow {
+        namespace: e.namespace.clone(),
+        name: e.name.clone(),
+        config_name: e.config_name.clone(),
+        secret: e.secret_name.clone(),
+        source: e.source,
+        issuer: e.issuer_text(),
+        ready: e
+            .certificate
+            .as_ref()
+            .map(|c| c.ready_text())
+            .unwrap_or_else(|| "-".into()),
+        not_after: None,
+        days_left: None,
+        subject: None,
+        sans: Vec::new(),
+        sha256: None,
+        error: None,
+        thresholds: (
+            (thresholds.warn.as_secs() / 86_400) as i64,
+            (thresholds.crit.as_secs() / 86_400) as i64,
+        ),
+    };
+    if e.secret.is_none() {
+        r.ready = "Missing".into();
+        r.error = Some("Secret not found".into());
+        return r;
+    }
+    let Some(crt) = e.data("tls.crt") else {
+        r.error = Some("no tls.crt".into());
+        return r;
+    };
+    let (certs, problems) = parse_certs(crt);
+    match certs.first() {
+        Some(leaf) => {
+            r.not_after = Some(rfc3339(leaf.info.not_after));
+            r.days_left = Some(leaf.info.days_left(now));
+            r.subject = Some(leaf.info.subject.clone());
+            r.sans = leaf.info.all_sans();
+            r.sha256 = Some(leaf.info.sha256.clone());
+        }
+        None => {
+            r.error = Some(
+                problems
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "no certificate".into()),
+            )
+        }
+    }
+    r
+}
+
+impl ListRow {
+    fn days_cell(&self) -> String {
+        let Some(d) = self.days_left else {
+            return paint(
+                Stream::Stdout,
+                Tone::Bad,
+                self.error.as_deref().map(|_| "ERROR").unwrap_or("-"),
+            );
+        };
+        let (warn, crit) = self.thresholds;
+        let tone = if d < 0 || d < crit {
+            Tone::Bad
+        } else if d < warn {
+            Tone::Warn
+        } else {
+            Tone::Good
+        };
+        let text = if d < 0 {
+            format!("{d} (expired)")
+        } else {
+            d.to_string()
+        };
+        paint(Stream::Stdout, tone, text)
+    }
+}
+
+impl Printable for ListRow {
+    const KIND: &'static str = "Certificate";
+
+    fn headers(wide: bool) -> Vec<&'static str> {
+        let mut h = vec![
+            "namespace",
+            "name",
+            "secret",
+            "issuer/method",
+            "ready",
+            "not after",
+            "days left",
+        ];
+        if wide {
+            h.extend(["subject", "sans"]);
+        }
+        h
+    }
+
+    fn row(&self, wide: bool) -> Vec<String> {
+        let ready = match self.ready.as_str() {
+            "True" => paint(Stream::Stdout, Tone::Good, "True"),
+            "-" => "-".into(),
+            other => paint(Stream::Stdout, Tone::Bad, other),
+        };
+        let mut r = vec![
+            self.namespace.clone(),
+            self.name.clone(),
+            self.secret.clone(),
+            self.issuer.clone(),
+            ready,
+            self.not_after.clone().unwrap_or_else(|| "-".into()),
+            self.days_cell(),
+        ];
+        if wide {
+            r.push(
+                self.subject
+                    .clone()
+                    .or_else(|| self.error.clone())
+                    .unwrap_or_default(),
+            );
+            r.push(self.sans.join(","));
+        }
+        r
+    }
+
+    fn name(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Runs `list`.
+pub async fn run(
+    args: &ListArgs,
+    global: &shared::cli::GlobalArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let (config, conn, scope) =
+        super::setup(global, args.select.all_namespaces.all_namespaces).await?;
+    let inv = model::load(&conn.client, &scope, args.select.selector.as_deref()).await?;
+    if inv.no_cert_manager {
+        shared::exit::warn(
+            "cert-manager's Certificate CRD is not installed; listing TLS Secrets only",
+        );
+    }
+    let entries = model::entries(&inv, &config.config, &scope, args.select.selector.is_none());
+    let thresholds = Thresholds {
+        warn: args.thresholds.warn,
+        crit: args.thresholds.crit,
+    };
+    let now = now();
+    let rows: Vec<ListRow> = entries.iter().map(|e| row(e, thresholds, now)).collect();
+    if rows.is_empty() && !args.output.output.is_structured() {
+        eprintln!("No certificates found in {}.", scope.describe());
+    }
+    print_list(out, args.output.output, &rows)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,185 @@
+//! `kubectl certs rbac`: the minimal Role each command needs (the e2e tests bind exactly this).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use shared::output::write_str;
+use shared::rbac::{CommandRbac, Rule, cluster_role, role, role_yaml};
+
+use crate::cli::RbacArgs;
+
+const CM: &str = "cert-manager.io";
+
+/// `list` and `check`.
+pub const LIST: CommandRbac = CommandRbac {
+    command: "list/check",
+    why: "one LIST of Certificates and one of TLS Secrets",
+    rules: &[
+        Rule {
+            group: CM,
+            resources: &["certificates"],
+            verbs: &["list"],
+        },
+        Rule {
+            group: "",
+            resources: &["secrets"],
+            verbs: &["list"],
+        },
+    ],
+};
+
+/// `check NAME` / `validate`: name lookups (and hints for non-TLS Secrets).
+pub const VALIDATE: CommandRbac = CommandRbac {
+    command: "validate/check NAME/backup",
+    why: "resolve a name; read one Secret that is not of type kubernetes.io/tls to say why",
+    rules: &[
+        Rule {
+            group: CM,
+            resources: &["certificates"],
+            verbs: &["list"],
+        },
+        Rule {
+            group: "",
+            resources: &["secrets"],
+            verbs: &["list", "get"],
+        },
+    ],
+};
+
+/// `--endpoint svc/NAME:PORT`.
+pub const ENDPOINT: CommandRbac = CommandRbac {
+    command: "--endpoint svc/NAME:PORT",
+    why: "find a ready pod behind the Service and port-forward to it",
+    rules: &[
+        Rule {
+            group: "",
+            resources: &["services"],
+            verbs: &["get"],
+        },
+        Rule {
+            group: "",
+            resources: &["pods"],
+            verbs: &["get", "list"],
+        },
+        Rule {
+            group: "",
+            resources: &["pods/portforward"],
+            verbs: &["get", "create"],
+        },
+    ],
+};
+
+/// `restore`.
+pub const RESTORE: CommandRbac = CommandRbac {
+    command: "restore",
+    why: "create or replace the backed-up Secrets and Certificates",
+    rules: &[
+        Rule {
+            group: "",
+            resources: &["secrets"],
+            verbs: &["get", "create", "update"],
+        },
+        Rule {
+            group: CM,
+            resources: &["certificates"],
+            verbs: &["get", "create", "update"],
+        },
+    ],
+};
+
+/// `rotate`.
+pub const ROTATE: CommandRbac = CommandRbac {
+    command: "rotate",
+    why: "trigger issuance (certificates/status), watch it, write Secrets (Vault), restart and watch workloads",
+    rules: &[
+        Rule {
+            group: CM,
+            resources: &["certificates"],
+            verbs: &["get", "list", "watch"],
+        },
+        Rule {
+            group: CM,
+            resources: &["certificates/status"],
+            verbs: &["update"],
+        },
+        Rule {
+            group: CM,
+            resources: &["certificaterequests"],
+            verbs: &["list", "watch"],
+        },
+        Rule {
+            group: "",
+            resources: &["events"],
+            verbs: &["list", "watch"],
+        },
+        Rule {
+            group: "",
+            resources: &["secrets"],
+            verbs: &["get", "list", "create", "update"],
+        },
+        Rule {
+            group: "apps",
+            resources: &["deployments", "statefulsets", "daemonsets"],
+            verbs: &["get", "list", "watch", "patch"],
+        },
+    ],
+};
+
+/// Every command's rules, in order.
+pub const ALL: &[(&str, CommandRbac)] = &[
+    ("list", LIST),
+    ("check", LIST),
+    ("validate", VALIDATE),
+    ("backup", VALIDATE),
+    ("endpoint", ENDPOINT),
+    ("restore", RESTORE),
+    ("rotate", ROTATE),
+];
+
+/// Runs `rbac`.
+pub fn run(
+    args: &RbacArgs,
+    global: &shared::cli::GlobalArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let mut picked: Vec<CommandRbac> = Vec::new();
+    for (name, rbac) in ALL {
+        if args.commands.is_empty() || args.commands.iter().any(|c| c == name) {
+            if !picked.iter().any(|p| p.command == rbac.command) {
+                picked.push(*rbac);
+            }
+        }
+    }
+    for c in &args.commands {
+        if !ALL.iter().any(|(n, _)| n == c) {
+            let names: Vec<&str> = ALL.iter().map(|(n, _)| *n).collect();
+            return Err(shared::Error::Usage {
+                message: format!("unknown command {c:?}"),
+                hint: Some(format!("one of: {}", names.join(", "))),
+            }
+            .into());
+        }
+    }
+    let text = if args.cluster_role {
+        let cr = cluster_role(&args.name, &picked);
+        let mut value = serde_json::to_value(&cr)?;
+        value["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
+        value["kind"] = "ClusterRole".into();
+        let mut text: String = picked
+            .iter()
+            .map(|c| format!("# {}: {}\n", c.command, c.why))
+            .collect();
+        text.push_str(&shared::output::to_yaml(&value)?);
+        text
+    } else {
+        let config = global.load_config()?;
+        let ns = global
+            .cluster
+            .namespace
+            .clone()
+            .unwrap_or(config.config.namespace.clone());
+        role_yaml(&role(&args.name, &ns, &picked), &picked)?
+    };
+    write_str(out, &text)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,567 @@
+//! Judging a TLS Secret's contents: every check yields a [`Finding`] with a severity and,
+//! when something is wrong, a hint saying what to do. The worst severity decides the exit
+//! code of `check` and `validate` ([`Severity::exit_code`]).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::chain::{self, Cert, Verdict};
+use crate::inspect::{self, CertInfo};
+use crate::keys;
+use crate::pem;
+
+/// How bad a finding is. Ordered: `Ok < Info < Warning < Critical < Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Checked and fine.
+    Ok,
+    /// Worth knowing, no action needed.
+    Info,
+    /// Needs attention soon.
+    Warning,
+    /// Broken or about to break.
+    Critical,
+    /// Could not be checked (e.g. the Secret could not be read).
+    Unknown,
+}
+
+/// Exit code of `check`/`validate` when everything is ok.
+pub const EXIT_OK: u8 = 0;
+/// Exit code when the worst finding is a warning.
+pub const EXIT_WARNING: u8 = 3;
+/// Exit code when the worst finding is critical.
+pub const EXIT_CRITICAL: u8 = 4;
+/// Exit code when something could not be checked.
+pub const EXIT_UNKNOWN: u8 = 5;
+
+impl Severity {
+    /// The graded exit code: 0 ok/info, 3 warning, 4 critical, 5 unknown.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Severity::Ok | Severity::Info => EXIT_OK,
+            Severity::Warning => EXIT_WARNING,
+            Severity::Critical => EXIT_CRITICAL,
+            Severity::Unknown => EXIT_UNKNOWN,
+        }
+    }
+
+    /// Upper-case label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Ok => "OK",
+            Severity::Info => "INFO",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+            Severity::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Colour tone for the label.
+    pub fn tone(self) -> shared::color::Tone {
+        use shared::color::Tone;
+        match self {
+            Severity::Ok => Tone::Good,
+            Severity::Info => Tone::Dim,
+            Severity::Warning => Tone::Warn,
+            Severity::Critical | Severity::Unknown => Tone::Bad,
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// How bad.
+    pub severity: Severity,
+    /// Stable identifier of the check, e.g. `key-mismatch`.
+    pub check: &'static str,
+    /// What was found.
+    pub message: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Finding {
+    fn new(
+        severity: Severity,
+        check: &'static str,
+        message: impl Into<String>,
+        hint: Option<&str>,
+    ) -> Self {
+        Finding {
+            severity,
+            check,
+            message: message.into(),
+            hint: hint.map(str::to_string),
+        }
+    }
+}
+
+/// The checks `check` reports (expiry, readiness and "this cannot work"); `validate` reports all.
+pub const CHECK_CHECKS: &[&str] = &[
+    "secret",
+    "tls-crt",
+    "pem",
+    "x509",
+    "expiry",
+    "not-yet-valid",
+    "tls-key",
+    "key-mismatch",
+    "chain",
+    "ready",
+    "served",
+];
+
+/// The raw material of a TLS Secret.
+#[derive(Debug, Clone, Default)]
+pub struct Material<'a> {
+    /// `tls.crt`.
+    pub tls_crt: Option<&'a [u8]>,
+    /// `tls.key` (only ever compared, never printed).
+    pub tls_key: Option<&'a [u8]>,
+    /// `ca.crt`.
+    pub ca_crt: Option<&'a [u8]>,
+}
+
+/// What the cert-manager Certificate (if any) expects.
+#[derive(Debug, Clone, Default)]
+pub struct Expectations {
+    /// `spec.dnsNames`.
+    pub dns_names: Vec<String>,
+    /// `spec.ipAddresses`.
+    pub ip_addresses: Vec<String>,
+    /// `spec.renewBefore`, as written.
+    pub renew_before: Option<String>,
+    /// The value of a `cert-manager.io/renew-before` annotation on the Certificate.
+    pub renew_before_annotation: Option<String>,
+}
+
+/// Expiry thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    /// Warn when fewer than this remain.
+    pub warn: Duration,
+    /// Critical when fewer than this remain.
+    pub crit: Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            warn: Duration::from_secs(30 * 86_400),
+            crit: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// The result of analysing one Secret.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// The leaf, if one could be parsed.
+    pub leaf: Option<CertInfo>,
+    /// Every certificate of `tls.crt`, leaf first.
+    pub chain: Vec<Cert>,
+    /// Findings, in check order.
+    pub findings: Vec<Finding>,
+}
+
+impl Analysis {
+    /// The worst severity (Ok when there are no findings).
+    pub fn worst(&self) -> Severity {
+        self.findings
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Severity::Ok)
+    }
+
+    /// Keeps only the findings `check` reports.
+    pub fn for_check(mut self) -> Self {
+        self.findings.retain(|f| CHECK_CHECKS.contains(&f.check));
+        self
+    }
+}
+
+/// Parses the certificates of a PEM blob; returns them and the problems found.
+pub fn parse_certs(bytes: &[u8]) -> (Vec<Cert>, Vec<String>) {
+    let parsed = pem::parse(bytes);
+    let mut problems = parsed.problems.clone();
+    let mut certs = Vec::new();
+    for (i, block) in parsed.blocks.iter().enumerate() {
+        if block.is_private_key() {
+            problems.push(format!(
+                "PEM block {} is a {} (a private key does not belong here)",
+                i + 1,
+                block.label
+            ));
+            continue;
+        }
+        if !block.is_certificate() {
+            problems.push(format!(
+                "PEM block {} is a {:?}, not a CERTIFICATE",
+                i + 1,
+                block.label
+            ));
+            continue;
+        }
+        match inspect::inspect(&block.der) {
+            Ok(info) => certs.push(Cert {
+                info,
+                der: block.der.clone(),
+            }),
+            Err(e) => problems.push(format!("PEM block {}: {e}", i + 1)),
+        }
+    }
+    (certs, problems)
+}
+
+/// Parses a Go duration as cert-manager writes them (`720h`, `1h30m`, `90s`).
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = text.trim().chars().peekable();
+    if text.trim().is_empty() {
+        return None;
+    }
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if (c == 'm' || c == 'u' || c == 'µ' || c == 'n') && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let n: f64 = num.parse().ok()?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            _ => return None,
+        };
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+fn days(d: Duration) -> i64 {
+    (d.as_secs() / 86_400) as i64
+}
+
+/// Analyses a Secret's material. `extra_anchors` come from `--ca-file`; `now` is unix seconds.
+pub fn analyze(
+    material: &Material<'_>,
+    expect: &Expectations,
+    extra_anchors: &[Cert],
+    thresholds: Thresholds,
+    now: i64,
+) -> Analysis {
+    use Severity::*;
+    let mut a = Analysis::default();
+    let f = &mut a.findings;
+    let Some(tls_crt) = material.tls_crt.filter(|b| !b.is_empty()) else {
+        f.push(Finding::new(Critical, "tls-crt", "the Secret has no tls.crt", Some("a kubernetes.io/tls Secret needs tls.crt and tls.key; re-issue it with `kubectl certs rotate`")));
+        return a;
+    };
+    let (chain, problems) = parse_certs(tls_crt);
+    for p in &problems {
+        f.push(Finding::new(Critical, "pem", format!("tls.crt: {p}"), Some("tls.crt must hold PEM CERTIFICATE blocks only: the leaf first, then its intermediates")));
+    }
+    let Some(leaf) = chain.first().cloned() else {
+        f.push(Finding::new(
+            Critical,
+            "x509",
+            "tls.crt holds no readable certificate",
+            Some("restore a backup (`kubectl certs restore`) or re-issue (`kubectl certs rotate`)"),
+        ));
+        return a;
+    };
+    a.leaf = Some(leaf.info.clone());
+    let info = &leaf.info;
+
+    // Validity window.
+    let left = info.not_after - now;
+    let days_left = info.days_left(now);
+    if info.not_before > now {
+        f.push(Finding::new(
+            Critical,
+            "not-yet-valid",
+            format!(
+                "not valid before {} (clock skew or a back-dated issuer?)",
+                inspect::rfc3339(info.not_before)
+            ),
+            Some("check the issuer's clock; clients reject it until then"),
+        ));
+    }
+    if left <= 0 {
+        f.push(Finding::new(
+            Critical,
+            "expiry",
+            format!(
+                "expired on {} ({} days ago)",
+                inspect::rfc3339(info.not_after),
+                -days_left
+            ),
+            Some("rotate now: `kubectl certs rotate NAME`"),
+        ));
+    } else if left < thresholds.crit.as_secs() as i64 {
+        f.push(Finding::new(
+            Critical,
+            "expiry",
+            format!(
+                "expires in {days_left} days ({}), under the critical threshold of {} days",
+                inspect::rfc3339(info.not_after),
+                days(thresholds.crit)
+            ),
+            Some("rotate now: `kubectl certs rotate NAME`"),
+        ));
+    } else if left < thresholds.warn.as_secs() as i64 {
+        f.push(Finding::new(
+            Warning,
+            "expiry",
+            format!(
+                "expires in {days_left} days ({}), under the warning threshold of {} days",
+                inspect::rfc3339(info.not_after),
+                days(thresholds.warn)
+            ),
+            Some("plan a rotation: `kubectl certs rotate NAME --dry-run`"),
+        ));
+    } else {
+        f.push(Finding::new(
+            Ok,
+            "expiry",
+            format!(
+                "valid until {} ({days_left} days left)",
+                inspect::rfc3339(info.not_after)
+            ),
+            None,
+        ));
+    }
+
+    // Private key.
+    match material.tls_key.filter(|b| !b.is_empty()) {
+        None => f.push(Finding::new(
+            Critical,
+            "tls-key",
+            "the Secret has no tls.key",
+            Some("a TLS Secret without its key cannot serve; restore a backup or re-issue"),
+        )),
+        Some(key) => {
+            let parsed = pem::parse(key);
+            let keys: Vec<_> = parsed
+                .blocks
+                .iter()
+                .filter(|b| b.is_private_key())
+                .collect();
+            match keys.as_slice() {
+                [] => f.push(Finding::new(
+                    Critical,
+                    "tls-key",
+                    "tls.key holds no PEM private key",
+                    Some("tls.key must be one PEM PRIVATE KEY block"),
+                )),
+                [key, rest @ ..] => {
+                    if !rest.is_empty() {
+                        f.push(Finding::new(
+                            Warning,
+                            "tls-key",
+                            format!(
+                                "tls.key holds {} private keys; only the first is used",
+                                keys.len()
+                            ),
+                            None,
+                        ));
+                    }
+                    match keys::key_matches(key, &leaf.der) {
+                        Result::Ok(true) => f.push(Finding::new(Ok, "key-mismatch", "tls.key matches the leaf certificate", None)),
+                        Result::Ok(false) => f.push(Finding::new(Critical, "key-mismatch", "tls.key does not match the leaf certificate's public key", Some("the key and certificate come from different issuances; restore the matching pair from a backup or re-issue"))),
+                        Err(e) => f.push(Finding::new(Critical, "tls-key", format!("tls.key: {e}"), Some("tls.key must be an unencrypted PKCS#1, PKCS#8 or SEC1 key"))),
+                    }
+                }
+            }
+        }
+    }
+
+    // Chain order and verification.
+    for p in chain::order_problems(&chain) {
+        f.push(Finding::new(Warning, "chain-order", p, Some("put the leaf first, then each issuer in turn; some clients reject out-of-order chains")));
+    }
+    if chain.len() > 1 && chain.last().is_some_and(|c| c.info.is_self_issued()) {
+        f.push(Finding::new(
+            Info,
+            "chain-root",
+            "tls.crt includes the self-signed root; it belongs in ca.crt only",
+            None,
+        ));
+    }
+    let mut anchors: Vec<Cert> = extra_anchors.to_vec();
+    if let Some(ca) = material.ca_crt.filter(|b| !b.is_empty()) {
+        let (ca_certs, ca_problems) = parse_certs(ca);
+        for p in ca_problems {
+            f.push(Finding::new(
+                Critical,
+                "chain",
+                format!("ca.crt: {p}"),
+                Some("ca.crt must hold the issuing CA as PEM"),
+            ));
+        }
+        for ca in &ca_certs {
+            if ca.info.not_after < now {
+                f.push(Finding::new(
+                    Critical,
+                    "ca-expired",
+                    format!(
+                        "the CA in ca.crt ({}) expired on {}",
+                        ca.info.subject,
+                        inspect::rfc3339(ca.info.not_after)
+                    ),
+                    Some("rotate the CA first, then re-issue the certificates it signed"),
+                ));
+            }
+        }
+        anchors.extend(ca_certs);
+    }
+    match chain::verify(&chain, &anchors, now) {
+        Verdict::Trusted(path) => f.push(Finding::new(Ok, "chain", format!("chain verifies: {}", path.join(" <- ")), None)),
+        Verdict::NoAnchors => f.push(Finding::new(Warning, "chain-anchor", "no ca.crt and no --ca-file: the chain cannot be verified", Some("pass the issuing CA with --ca-file FILE"))),
+        Verdict::Untrusted(why) => f.push(Finding::new(Critical, "chain", format!("chain does not verify: {why}"), Some("the certificate was not issued by the CA in ca.crt (or --ca-file); re-issue it from the right issuer"))),
+    }
+
+    // Names.
+    if !info.is_ca {
+        if info.all_sans().is_empty() {
+            f.push(Finding::new(
+                Warning,
+                "san",
+                "the certificate has no subjectAltName; clients ignore the CN",
+                Some("issue it with dnsNames"),
+            ));
+        }
+        for name in &expect.dns_names {
+            if !info.dns_names.iter().any(|p| inspect::dns_matches(p, name)) {
+                f.push(Finding::new(Critical, "san", format!("DNS name {name:?} from the Certificate's spec.dnsNames is not in the certificate"), Some("the Secret is stale or was replaced by hand; re-issue with `kubectl certs rotate`")));
+            }
+        }
+        for ip in &expect.ip_addresses {
+            if !info.ip_addresses.contains(ip) {
+                f.push(Finding::new(
+                    Critical,
+                    "san",
+                    format!("IP address {ip} from spec.ipAddresses is not in the certificate"),
+                    Some("re-issue with `kubectl certs rotate`"),
+                ));
+            }
+        }
+        // Usages.
+        if !info.ext_key_usage.is_empty()
+            && !info
+                .ext_key_usage
+                .iter()
+                .any(|e| e == "serverAuth" || e == "any")
+        {
+            f.push(Finding::new(
+                Warning,
+                "usage",
+                format!(
+                    "extended key usage is {} without serverAuth: TLS servers cannot use it",
+                    info.ext_key_usage.join(", ")
+                ),
+                Some("add `server auth` to the Certificate's spec.usages"),
+            ));
+        }
+        if !info.key_usage.is_empty() && !info.key_usage.iter().any(|k| k == "digitalSignature") {
+            f.push(Finding::new(
+                Warning,
+                "usage",
+                format!(
+                    "key usage is {} without digitalSignature: TLS 1.3 needs it",
+                    info.key_usage.join(", ")
+                ),
+                Some("add `digital signature` to spec.usages"),
+            ));
+        }
+    }
+
+    // Algorithms.
+    let sig = info.signature_algorithm.to_ascii_lowercase();
+    if sig.contains("md5") || sig.contains("sha1") {
+        f.push(Finding::new(
+            Critical,
+            "signature",
+            format!("signature algorithm {} is broken", info.signature_algorithm),
+            Some("re-issue with SHA-256 or better"),
+        ));
+    }
+    if info.public_key.starts_with("RSA ") && info.public_key_bits < 2048 {
+        f.push(Finding::new(
+            Critical,
+            "key-strength",
+            format!("{} key is too weak", info.public_key),
+            Some("use RSA 2048+ or ECDSA P-256 (spec.privateKey)"),
+        ));
+    }
+
+    // cert-manager renewal settings.
+    if let Some(value) = &expect.renew_before_annotation {
+        f.push(Finding::new(Warning, "renew-before-annotation", format!("the Certificate carries the annotation cert-manager.io/renew-before={value:?}, which does nothing on a Certificate (only ingress-shim reads it on Ingress/Gateway)"), Some("set spec.renewBefore on the Certificate (or spec.renewBeforePercentage) and remove the annotation")));
+    }
+    if let Some(rb) = &expect.renew_before {
+        match parse_go_duration(rb) {
+            None => f.push(Finding::new(Warning, "renew-before", format!("spec.renewBefore {rb:?} is not a Go duration"), Some("use e.g. 360h"))),
+            Some(d) if d.as_secs() as i64 >= info.lifetime() => f.push(Finding::new(Critical, "renew-before", format!("spec.renewBefore {rb} is not shorter than the issued lifetime ({} days): cert-manager would re-issue in a loop", info.lifetime() / 86_400), Some("lower spec.renewBefore well below the lifetime the issuer actually grants (Vault caps TTLs at the role's max_ttl)"))),
+            Some(d) if d < Duration::from_secs(300) => f.push(Finding::new(Warning, "renew-before", format!("spec.renewBefore {rb} is below cert-manager's minimum of 5m"), Some("use at least 5m"))),
+            Some(_) => f.push(Finding::new(Ok, "renew-before", format!("spec.renewBefore {rb} is below the issued lifetime"), None)),
+        }
+    }
+    a.chain = chain;
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(
+            parse_go_duration("720h"),
+            Some(Duration::from_secs(720 * 3600))
+        );
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("30d"), None);
+        assert_eq!(parse_go_duration("12"), None);
+    }
+
+    #[test]
+    fn severities_order_and_exit_codes() {
+        assert!(Severity::Critical > Severity::Warning);
+        assert_eq!(Severity::Info.exit_code(), 0);
+        assert_eq!(Severity::Warning.exit_code(), 3);
+        assert_eq!(Severity::Critical.exit_code(), 4);
+        assert_eq!(Severity::Unknown.exit_code(), 5);
+    }
+
+    #[test]
+    fn missing_tls_crt_is_critical() {
+        let a = analyze(
+            &Material::default(),
+            &Expectations::default(),
+            &[],
+            Thresholds::default(),
+            0,
+        );
+        assert_eq!(a.worst(), Severity::Critical);
+        assert_eq!(a.findings[0].check, "tls-crt");
+    }
+}

@@ -1,0 +1,477 @@
+//! The cluster's certificates: cert-manager Certificates and TLS Secrets, fetched with one
+//! LIST per resource type and joined, plus the config's named certificates.
+
+use std::collections::{BTreeMap, HashSet};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use serde_json::Value;
+use shared::Error;
+use shared::cluster::NamespaceScope;
+use shared::config::{Config, IssueMethod};
+
+use crate::findings::{Expectations, Material};
+
+/// The Secret type of TLS Secrets.
+pub const TLS_TYPE: &str = "kubernetes.io/tls";
+/// The annotation the seed used by mistake (it does nothing on a Certificate).
+pub const RENEW_BEFORE_ANNOTATION: &str = "cert-manager.io/renew-before";
+
+/// cert-manager.io/v1 Certificate.
+pub fn certificate_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "cert-manager.io",
+        "v1",
+        "Certificate",
+    ))
+}
+
+/// cert-manager.io/v1 CertificateRequest.
+pub fn request_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "cert-manager.io",
+        "v1",
+        "CertificateRequest",
+    ))
+}
+
+/// An API for a dynamic resource in a scope.
+pub fn dyn_api(client: &kube::Client, ar: &ApiResource, ns: Option<&str>) -> Api<DynamicObject> {
+    match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
+    }
+}
+
+/// A typed API in a scope.
+pub fn api<K>(client: &kube::Client, ns: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A condition of a Certificate's status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Condition {
+    /// `True`/`False`/`Unknown`.
+    pub status: String,
+    /// Reason.
+    pub reason: String,
+    /// Message.
+    pub message: String,
+    /// observedGeneration, if set.
+    #[serde(skip)]
+    pub observed_generation: Option<i64>,
+}
+
+/// The parts of a Certificate the commands use.
+#[derive(Debug, Clone)]
+pub struct CertificateView {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// spec.secretName.
+    pub secret_name: String,
+    /// `Kind/name` of spec.issuerRef.
+    pub issuer: String,
+    /// spec.issuerRef.name.
+    pub issuer_name: String,
+    /// The Ready condition.
+    pub ready: Option<Condition>,
+    /// The Issuing condition.
+    pub issuing: Option<Condition>,
+    /// status.revision.
+    pub revision: Option<i64>,
+    /// metadata.generation.
+    pub generation: Option<i64>,
+    /// What the spec expects of the Secret.
+    pub expect: Expectations,
+    /// The whole object.
+    pub object: DynamicObject,
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Finds a condition by type in a status.conditions array.
+pub fn condition(data: &Value, type_: &str) -> Option<Condition> {
+    data.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| Condition {
+            status: c["status"].as_str().unwrap_or_default().to_string(),
+            reason: c["reason"].as_str().unwrap_or_default().to_string(),
+            message: c["message"].as_str().unwrap_or_default().to_string(),
+            observed_generation: c["observedGeneration"].as_i64(),
+        })
+}
+
+impl CertificateView {
+    /// Reads a Certificate object.
+    pub fn from_object(obj: DynamicObject) -> Self {
+        let d = &obj.data;
+        let kind = d
+            .pointer("/spec/issuerRef/kind")
+            .and_then(Value::as_str)
+            .unwrap_or("Issuer");
+        let issuer_name = d
+            .pointer("/spec/issuerRef/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let annotations = obj.metadata.annotations.clone().unwrap_or_default();
+        CertificateView {
+            namespace: obj.metadata.namespace.clone().unwrap_or_default(),
+            name: obj.metadata.name.clone().unwrap_or_default(),
+            secret_name: d
+                .pointer("/spec/secretName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            issuer: format!("{kind}/{issuer_name}"),
+            issuer_name,
+            ready: condition(d, "Ready"),
+            issuing: condition(d, "Issuing"),
+            revision: d.pointer("/status/revision").and_then(Value::as_i64),
+            generation: obj.metadata.generation,
+            expect: Expectations {
+                dns_names: strings(&d["spec"]["dnsNames"]),
+                ip_addresses: strings(&d["spec"]["ipAddresses"]),
+                renew_before: d
+                    .pointer("/spec/renewBefore")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                renew_before_annotation: annotations.get(RENEW_BEFORE_ANNOTATION).cloned(),
+            },
+            object: obj,
+        }
+    }
+
+    /// `True`, `False (Reason)`, or `Unknown`.
+    pub fn ready_text(&self) -> String {
+        match &self.ready {
+            Some(c) if c.status == "True" => "True".into(),
+            Some(c) => format!("{} ({})", c.status, c.reason),
+            None => "Unknown".into(),
+        }
+    }
+}
+
+/// Where a certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// A cert-manager Certificate.
+    CertManager,
+    /// Issued from Vault/OpenBao (per the config).
+    Vault,
+    /// A TLS Secret nothing manages.
+    Secret,
+}
+
+impl Source {
+    /// Text for tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::CertManager => "cert-manager",
+            Source::Vault => "vault",
+            Source::Secret => "secret",
+        }
+    }
+}
+
+/// One certificate: a Certificate and/or a TLS Secret.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Namespace.
+    pub namespace: String,
+    /// The name users type (Certificate name, else Secret name).
+    pub name: String,
+    /// The Secret's name.
+    pub secret_name: String,
+    /// The config's name for it, if it has one.
+    pub config_name: Option<String>,
+    /// Where it comes from.
+    pub source: Source,
+    /// The Certificate, if any.
+    pub certificate: Option<CertificateView>,
+    /// The Secret, if it exists.
+    pub secret: Option<Secret>,
+}
+
+impl Entry {
+    /// A Secret key's bytes.
+    pub fn data(&self, key: &str) -> Option<&[u8]> {
+        self.secret
+            .as_ref()?
+            .data
+            .as_ref()?
+            .get(key)
+            .map(|b| b.0.as_slice())
+    }
+
+    /// The Secret's material.
+    pub fn material(&self) -> Material<'_> {
+        Material {
+            tls_crt: self.data("tls.crt"),
+            tls_key: self.data("tls.key"),
+            ca_crt: self.data("ca.crt"),
+        }
+    }
+
+    /// The Certificate's expectations (empty without one).
+    pub fn expectations(&self) -> Expectations {
+        self.certificate
+            .as_ref()
+            .map(|c| c.expect.clone())
+            .unwrap_or_default()
+    }
+
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// Issuer/method text.
+    pub fn issuer_text(&self) -> String {
+        match (&self.certificate, self.source) {
+            (Some(c), _) => c.issuer.clone(),
+            (None, s) => s.as_str().to_string(),
+        }
+    }
+}
+
+/// Everything in a scope.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Certificates (empty when cert-manager's CRD is not installed).
+    pub certificates: Vec<CertificateView>,
+    /// TLS Secrets.
+    pub secrets: Vec<Secret>,
+    /// True when the Certificate CRD is not served.
+    pub no_cert_manager: bool,
+}
+
+/// Lists Certificates and TLS Secrets: one LIST each.
+pub async fn load(
+    client: &kube::Client,
+    scope: &NamespaceScope,
+    selector: Option<&str>,
+) -> Result<Inventory, Error> {
+    let ns = scope.as_option();
+    let mut lp = ListParams::default();
+    if let Some(sel) = selector {
+        lp = lp.labels(sel);
+    }
+    let certs = dyn_api(client, &certificate_resource(), ns);
+    let secrets: Api<Secret> = api(client, ns);
+    let secret_lp = lp.clone().fields(&format!("type={TLS_TYPE}"));
+    let (certs, secrets) = futures::join!(certs.list(&lp), secrets.list(&secret_lp));
+    let mut inv = Inventory::default();
+    match certs {
+        Ok(list) => {
+            inv.certificates = list
+                .items
+                .into_iter()
+                .map(CertificateView::from_object)
+                .collect()
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => inv.no_cert_manager = true,
+        Err(e) => {
+            return Err(Error::kube(
+                format!("list certificates.cert-manager.io in {}", scope.describe()),
+                e,
+            ));
+        }
+    }
+    inv.secrets = secrets
+        .map_err(|e| Error::kube(format!("list secrets in {}", scope.describe()), e))?
+        .items;
+    Ok(inv)
+}
+
+/// The config's namespace for an entry.
+fn config_ns<'a>(config: &'a Config, e: &'a shared::config::CertificateEntry) -> &'a str {
+    e.namespace.as_deref().unwrap_or(&config.namespace)
+}
+
+/// Joins an inventory into entries: one per Certificate, one per TLS Secret no Certificate
+/// claims, and (with `include_missing`) the config's named certificates whose Secret is absent.
+pub fn entries(
+    inv: &Inventory,
+    config: &Config,
+    scope: &NamespaceScope,
+    include_missing: bool,
+) -> Vec<Entry> {
+    let mut secrets: BTreeMap<(String, String), &Secret> = BTreeMap::new();
+    for s in &inv.secrets {
+        secrets.insert(
+            (
+                s.metadata.namespace.clone().unwrap_or_default(),
+                s.metadata.name.clone().unwrap_or_default(),
+            ),
+            s,
+        );
+    }
+    let config_for = |ns: &str, secret: &str| {
+        config
+            .certificates
+            .iter()
+            .find(|c| config_ns(config, c) == ns && c.secret_name == secret)
+    };
+    let mut out = Vec::new();
+    let mut claimed = HashSet::new();
+    for c in &inv.certificates {
+        let key = (c.namespace.clone(), c.secret_name.clone());
+        claimed.insert(key.clone());
+        out.push(Entry {
+            namespace: c.namespace.clone(),
+            name: c.name.clone(),
+            secret_name: c.secret_name.clone(),
+            config_name: config_for(&c.namespace, &c.secret_name).map(|e| e.name.clone()),
+            source: Source::CertManager,
+            certificate: Some(c.clone()),
+            secret: secrets.get(&key).map(|s| (*s).clone()),
+        });
+    }
+    for ((ns, name), s) in &secrets {
+        if claimed.contains(&(ns.clone(), name.clone())) {
+            continue;
+        }
+        let cfg = config_for(ns, name);
+        let source = match cfg.map(|c| c.method) {
+            Some(IssueMethod::Vault) => Source::Vault,
+            _ => Source::Secret,
+        };
+        out.push(Entry {
+            namespace: ns.clone(),
+            name: name.clone(),
+            secret_name: name.clone(),
+            config_name: cfg.map(|c| c.name.clone()),
+            source,
+            certificate: None,
+            secret: Some((*s).clone()),
+        });
+    }
+    if include_missing {
+        for c in &config.certificates {
+            let ns = config_ns(config, c);
+            if scope.as_option().is_some_and(|s| s != ns) {
+                continue;
+            }
+            if out
+                .iter()
+                .any(|e| e.namespace == ns && e.secret_name == c.secret_name)
+            {
+                continue;
+            }
+            out.push(Entry {
+                namespace: ns.to_string(),
+                name: c.name.clone(),
+                secret_name: c.secret_name.clone(),
+                config_name: Some(c.name.clone()),
+                source: if c.method == IssueMethod::Vault {
+                    Source::Vault
+                } else {
+                    Source::CertManager
+                },
+                certificate: None,
+                secret: None,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    out
+}
+
+/// Finds NAME among entries: config name, Certificate name, Secret name.
+pub fn find<'a>(entries: &'a [Entry], name: &str) -> Option<&'a Entry> {
+    entries
+        .iter()
+        .find(|e| e.config_name.as_deref() == Some(name))
+        .or_else(|| entries.iter().find(|e| e.name == name))
+        .or_else(|| entries.iter().find(|e| e.secret_name == name))
+}
+
+/// The not-found error for NAME, with close names.
+pub fn not_found(entries: &[Entry], name: &str, scope: &NamespaceScope) -> Error {
+    let mut names: Vec<&str> = Vec::new();
+    for e in entries {
+        names.push(&e.name);
+        names.push(&e.secret_name);
+        if let Some(c) = &e.config_name {
+            names.push(c);
+        }
+    }
+    Error::NotFound {
+        kind: "certificate",
+        name: name.to_string(),
+        suggestions: shared::suggest::close_matches(name, names),
+        list_hint: Some(format!(
+            "`kubectl certs list` shows the certificates in {}",
+            scope.describe()
+        )),
+    }
+}
+
+/// Resolves names in one namespace. A Secret that is not of type kubernetes.io/tls is fetched
+/// with a GET so that the error can say what is wrong with it.
+pub async fn resolve(
+    client: &kube::Client,
+    config: &Config,
+    scope: &NamespaceScope,
+    names: &[String],
+) -> Result<Vec<Entry>, anyhow::Error> {
+    let inv = load(client, scope, None).await?;
+    let all = entries(&inv, config, scope, true);
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(e) = find(&all, name) {
+            out.push(e.clone());
+            continue;
+        }
+        if let NamespaceScope::One(ns) = scope {
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+            if let Some(s) = secrets
+                .get_opt(name)
+                .await
+                .map_err(|e| Error::kube(format!("get secret {name} in namespace {ns}"), e))?
+            {
+                let kind = s.type_.clone().unwrap_or_else(|| "Opaque".into());
+                if !s.data.as_ref().is_some_and(|d| d.contains_key("tls.crt")) {
+                    return Err(Error::invalid(
+                        format!("Secret {ns}/{name} (type {kind}) has no tls.crt: it is not a TLS certificate"),
+                        "TLS Secrets hold tls.crt and tls.key; `kubectl certs list` shows the certificates",
+                    )
+                    .into());
+                }
+                out.push(Entry {
+                    namespace: ns.clone(),
+                    name: name.clone(),
+                    secret_name: name.clone(),
+                    config_name: None,
+                    source: Source::Secret,
+                    certificate: None,
+                    secret: Some(s),
+                });
+                continue;
+            }
+        }
+        return Err(not_found(&all, name, scope).into());
+    }
+    Ok(out)
+}
