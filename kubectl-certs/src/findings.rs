@@ -528,6 +528,9 @@ pub fn analyze(
 }
 
 #[cfg(test)]
+mod scenarios;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
