@@ -31,7 +31,7 @@ pub fn classify(err: &KubeError) -> Option<Rejection> {
     let msg = status.message.clone();
     let lower = msg.to_lowercase();
     Some(
-        if status.code == 403 && lower.contains("cannot create resource") {
+        if status.code == 403 && lower.contains("\" cannot ") && lower.contains(" resource \"") {
             Rejection::Rbac(msg)
         } else if lower.contains("violates podsecurity")
             || lower.contains("pod security policy")

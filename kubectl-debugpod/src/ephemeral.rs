@@ -186,3 +186,7 @@ mod tests {
         assert_eq!(minor(&v("1", "27+")), Some(27));
     }
 }
+
+#[cfg(test)]
+#[path = "ephemeral_mock_tests.rs"]
+mod mock_tests;
