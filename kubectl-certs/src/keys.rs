@@ -213,4 +213,52 @@ mod tests {
                 .contains("encrypted")
         );
     }
+
+    /// RSA keys as openssl writes them (PKCS#8 and traditional PKCS#1), made by the openssl CLI
+    /// because ring cannot generate RSA keys.
+    #[test]
+    fn rsa_pkcs1_and_pkcs8_keys_match_their_cert_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let ok = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl CLI")
+                .status
+                .success();
+            assert!(ok, "openssl {args:?}");
+        };
+        for (key, cert) in [("a.key", "a.crt"), ("b.key", "b.crt")] {
+            run(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                key,
+                "-out",
+                cert,
+                "-subj",
+                "/CN=a.example",
+                "-days",
+                "2",
+            ]);
+        }
+        run(&["rsa", "-in", "a.key", "-traditional", "-out", "a1.key"]);
+        let read = |f: &str| {
+            crate::pem::parse(&std::fs::read(dir.path().join(f)).unwrap())
+                .blocks
+                .remove(0)
+        };
+        let cert_a = read("a.crt").der;
+        let cert_b = read("b.crt").der;
+        for key in ["a.key", "a1.key"] {
+            let k = read(key);
+            assert_eq!(key_matches(&k, &cert_a), Ok(true), "{key}");
+            assert_eq!(key_matches(&k, &cert_b), Ok(false), "{key}");
+        }
+        assert_eq!(read("a1.key").label, "RSA PRIVATE KEY");
+    }
 }

@@ -2,5 +2,6 @@
 //! real executables. Modules named `*_e2e`/`sandbox_*` need the sandbox and are `#[ignore]`d
 //! unless run with `--include-ignored` after `tests/sandbox/sandbox up`.
 
+mod certs_e2e;
 mod cli;
 mod sandbox_smoke;
