@@ -4,4 +4,5 @@
 
 mod certs_e2e;
 mod cli;
+mod debugpod_e2e;
 mod sandbox_smoke;

@@ -1,0 +1,480 @@
+//! End-to-end tests of `kubectl debugpod` against the sandbox's real kubelet. Each test runs the
+//! plugin as the least-privilege user `kubectl-ops-debugpod`, bound to exactly the Role that
+//! `kubectl debugpod rbac` prints — so every passing test also proves that Role suffices.
+//!
+//! Tests that change things work in a namespace of their own with their own target pod;
+//! tests of the seeded `api-gateway` (TLS 8443 + HTTP 8080) tag their sessions with a unique
+//! `--reason` and delete them on drop, even when the test fails.
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail, ensure};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Client, ResourceExt as _};
+use kubectl_ops_tests::plugin;
+use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User};
+use serde_json::{Value, json};
+
+const NEEDS: &str = "needs the sandbox: tests/sandbox/sandbox up";
+const MANAGED: &str = "app.kubernetes.io/managed-by=kubectl-debugpod";
+const REASON: &str = "debugpod.kubectl-ops.dev/reason";
+
+fn unique() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() % 1_000_000_000).unwrap_or(0)
+}
+
+/// A test's world: its namespace (own, or the seeded one), the Role bound, a config file that
+/// points the debug image at the sandbox's toolbox, and a tag for its sessions.
+struct Fixture {
+    sb: Sandbox,
+    admin: Client,
+    ns: String,
+    own_ns: bool,
+    tag: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Fixture {
+    /// Deletes what the test made, even when it failed: the namespace, or the sessions tagged
+    /// with this test's `--reason`. Runs on a runtime of its own so it finishes before the
+    /// test's runtime goes away.
+    fn drop(&mut self) {
+        let (sb, ns, own, tag) = (self.sb.clone(), self.ns.clone(), self.own_ns, self.tag.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                let Ok(admin) = sb.client().await else { return };
+                if own {
+                    let _ = Api::<Namespace>::all(admin).delete(&ns, &DeleteParams::background()).await;
+                    return;
+                }
+                let pods: Api<Pod> = Api::namespaced(admin, &ns);
+                if let Ok(list) = pods.list(&ListParams::default().labels(MANAGED)).await {
+                    for p in list.items.iter().filter(|p| p.annotations().get(REASON) == Some(&tag)) {
+                        let _ = pods.delete(&p.name_any(), &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await;
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+impl Fixture {
+    /// The seeded namespace (api-gateway, core-engine).
+    async fn seeded(name: &str) -> Result<Self> {
+        let sb = Sandbox::load()?;
+        let admin = sb.client().await?;
+        let ns = sb.namespace.clone();
+        let f = Fixture { tag: format!("e2e-{name}-{}", unique()), sb, admin, ns, own_ns: false, dir: tempfile::tempdir()? };
+        f.setup().await?;
+        Ok(f)
+    }
+
+    /// A namespace of the test's own with a running target pod `target` (HTTP on 8080; logs a
+    /// greeting at start).
+    async fn own(prefix: &str) -> Result<Self> {
+        let sb = Sandbox::load()?;
+        let admin = sb.client().await?;
+        let ns = format!("debugpod-{prefix}-{}", unique());
+        let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns, "labels": {"kubectl-ops.dev/test": "debugpod"}}}))?;
+        Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &namespace).await?;
+        let f = Fixture { tag: format!("e2e-{prefix}-{}", unique()), sb, admin, ns, own_ns: true, dir: tempfile::tempdir()? };
+        f.setup().await?;
+        let target: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "target", "labels": {"app": "e2e-target"}},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+                "name": "app", "image": f.sb.toolbox_image, "imagePullPolicy": "IfNotPresent",
+                "command": ["/bin/sh", "-c", "echo \"hello from e2e target $(hostname)\"; mkdir -p /tmp/www; echo ok > /tmp/www/index.html; exec httpd -f -p 8080 -h /tmp/www"],
+                "ports": [{"containerPort": 8080}]}]}
+        }))?;
+        f.pods().create(&PostParams::default(), &target).await?;
+        f.wait_running("target").await?;
+        Ok(f)
+    }
+
+    async fn setup(&self) -> Result<()> {
+        std::fs::write(self.config(), format!("debug_image: {}\nreports_dir: {}\n", self.sb.toolbox_image, self.dir.path().join("reports").display()))?;
+        let out = plugin("kubectl-debugpod").args(["rbac", "-n", &self.ns]).output()?;
+        ensure!(out.status.success(), "rbac: {}", String::from_utf8_lossy(&out.stderr));
+        let role: Role = serde_json::from_value(serde_saphyr::from_str::<Value>(&String::from_utf8(out.stdout)?)?)?;
+        let binding: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": "kubectl-debugpod"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": User::Debugpod.name()}],
+        }))?;
+        // The seeded namespace is shared by concurrent tests: the first one creates, the others find it.
+        let roles: Api<Role> = Api::namespaced(self.admin.clone(), &self.ns);
+        match roles.create(&PostParams::default(), &role).await {
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                roles.replace(&role.name_any(), &PostParams::default(), &{
+                    let mut r = role.clone();
+                    r.metadata.resource_version = roles.get(&role.name_any()).await?.metadata.resource_version;
+                    r
+                })
+                .await?;
+            }
+            other => {
+                other?;
+            }
+        }
+        match Api::<RoleBinding>::namespaced(self.admin.clone(), &self.ns).create(&PostParams::default(), &binding).await {
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            other => {
+                other?;
+            }
+        }
+        Ok(())
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.admin.clone(), &self.ns)
+    }
+
+    fn command_as(&self, user: User, args: &[&str]) -> Result<std::process::Command> {
+        let mut cmd = plugin("kubectl-debugpod");
+        cmd.env_remove("KUBECONFIG")
+            .arg("--kubeconfig")
+            .arg(self.sb.kubeconfig(user)?)
+            .args(["--context", CONTEXT, "-n", &self.ns, "--config"])
+            .arg(self.config())
+            .args(args);
+        Ok(cmd)
+    }
+
+    /// Runs `kubectl debugpod ARGS` as the least-privilege user.
+    fn run(&self, args: &[&str]) -> Result<Output> {
+        Ok(self.command_as(User::Debugpod, args)?.output()?)
+    }
+
+    async fn wait_running(&self, name: &str) -> Result<Pod> {
+        let pod = tokio::time::timeout(Duration::from_secs(120), await_condition(self.pods(), name, conditions::is_pod_running()))
+            .await
+            .with_context(|| format!("pod {name} not Running within 120s"))??;
+        pod.context("pod vanished")
+    }
+
+    /// The debug pods (this tool's label) in the namespace tagged by this test.
+    async fn sessions(&self) -> Result<Vec<Pod>> {
+        let list = self.pods().list(&ListParams::default().labels(MANAGED)).await?;
+        Ok(list.items.into_iter().filter(|p| p.annotations().get(REASON) == Some(&self.tag)).collect())
+    }
+
+    /// The running pod of a seeded Deployment.
+    async fn seeded_pod(&self, app: &str) -> Result<Pod> {
+        let list = self.pods().list(&ListParams::default().labels(&format!("app={app}"))).await?;
+        list.items
+            .into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") && p.metadata.deletion_timestamp.is_none())
+            .with_context(|| format!("no running {app} pod"))
+    }
+}
+
+fn ok(out: &Output) -> Result<String> {
+    ensure!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout.clone())?)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ip_of(p: &Pod) -> String {
+    p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default()
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_create_runs_on_the_targets_node_with_the_profiles_exact_security_context() -> Result<()> {
+    let _ = NEEDS;
+    let f = Fixture::own("create").await?;
+    let target = f.pods().get("target").await?;
+    let expected = [
+        ("restricted", json!({"runAsNonRoot": true, "runAsUser": 65534, "runAsGroup": 65534, "allowPrivilegeEscalation": false,
+                              "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}), false),
+        ("baseline", Value::Null, false),
+        ("netadmin", json!({"capabilities": {"add": ["NET_ADMIN", "NET_RAW", "SYS_PTRACE", "SYS_ADMIN"]}}), true),
+        ("sysadmin", json!({"privileged": true}), true),
+    ];
+    for (profile, security_context, host_pid) in expected {
+        let out = f.run(&["create", "target", "--profile", profile, "--ttl", "5m", "--reason", &f.tag, "-o", "json"])?;
+        let session: Value = serde_json::from_str(&ok(&out)?)?;
+        let pod = f.pods().get(session["pod"].as_str().context("pod name")?).await?;
+        let spec = pod.spec.clone().unwrap();
+        let status = pod.status.clone().unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Running"), "{profile}");
+        assert_eq!(spec.node_name, target.spec.as_ref().unwrap().node_name, "{profile}: pinned to the target's node");
+        assert_eq!(spec.active_deadline_seconds, Some(300), "{profile}: TTL is activeDeadlineSeconds");
+        assert_eq!(serde_json::to_value(&spec.containers[0].security_context)?, security_context, "{profile}");
+        assert_eq!(spec.host_pid.unwrap_or(false), host_pid, "{profile}");
+        assert_eq!(spec.host_network.unwrap_or(false), profile == "sysadmin", "{profile}");
+        assert!(spec.containers[0].resources.as_ref().and_then(|r| r.limits.as_ref()).is_some_and(|l| l.contains_key("memory")));
+        let labels = pod.labels();
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "kubectl-debugpod");
+        assert_eq!(labels["debugpod.kubectl-ops.dev/target-uid"], target.uid().unwrap());
+        let ann = pod.annotations();
+        assert_eq!(ann["debugpod.kubectl-ops.dev/created-by"], "kubectl-ops-debugpod", "{ann:?}");
+        assert!(ann.contains_key("debugpod.kubectl-ops.dev/expires-at"));
+        let env: Vec<(String, String)> =
+            spec.containers[0].env.iter().flatten().map(|e| (e.name.clone(), e.value.clone().unwrap_or_default())).collect();
+        assert!(env.contains(&("TARGET_POD_IP".into(), ip_of(&target))), "{env:?}");
+        assert!(env.iter().any(|(k, v)| k == "TARGET_CONTAINER_IDS" && v.starts_with("app=")), "{env:?}");
+    }
+    let out = f.run(&["list", "--sessions", "-o", "json"])?;
+    let list: Value = serde_json::from_str(&ok(&out)?)?;
+    assert_eq!(list["items"].as_array().unwrap().len(), 4, "{list}");
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_exec_presets_see_the_targets_ip_routes_listeners_and_processes() -> Result<()> {
+    let f = Fixture::seeded("exec").await?;
+    let target = f.seeded_pod("api-gateway").await?;
+    let ip = ip_of(&target);
+    let name = target.name_any();
+    let out = f.run(&["exec", &name, "network", "-o", "json", "--reason", &f.tag])?;
+    let net: Value = serde_json::from_str(&ok(&out)?).with_context(|| stderr(&out))?;
+    assert_eq!(net["view"], "target", "{net}");
+    let section = |v: &Value, n: &str| -> String {
+        v["sections"].as_array().unwrap().iter().find(|s| s["name"] == n).map(|s| s["output"].as_str().unwrap().to_string()).unwrap_or_default()
+    };
+    assert!(section(&net, "addresses").contains(&format!("inet {ip}/")), "addresses: {}", section(&net, "addresses"));
+    let routes = section(&net, "routes");
+    assert!(routes.contains("default via") || routes.contains("dev eth0"), "routes: {routes}");
+    let listening = section(&net, "listening");
+    assert!(listening.contains(":8443") && listening.contains(":8080"), "listening: {listening}");
+    let conn = section(&net, "connectivity");
+    assert!(conn.contains("8080 open") && conn.contains("8443 open"), "connectivity: {conn}");
+    assert!(!section(&net, "dns").is_empty(), "the DNS section is reported, not dropped");
+    let out = f.run(&["exec", &name, "system", "-o", "json", "--reason", &f.tag])?;
+    let sys: Value = serde_json::from_str(&ok(&out)?).with_context(|| stderr(&out))?;
+    let procs = section(&sys, "processes");
+    assert!(procs.contains("openssl") && procs.contains("httpd"), "processes: {procs}");
+    assert!(section(&sys, "limits").contains("Max open files"), "{sys}");
+    assert!(section(&sys, "open-files").contains("open files"), "{sys}");
+    assert!(f.sessions().await?.is_empty(), "sessions made for one command are deleted afterwards");
+    Ok(())
+}
+
+/// Counts the complete records of a little-endian classic pcap (independently of the plugin's own parser).
+fn pcap_records(data: &[u8]) -> usize {
+    let (mut off, mut n) = (24, 0);
+    while off + 16 <= data.len() {
+        let len = u32::from_le_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]]) as usize;
+        if off + 16 + len > data.len() {
+            break;
+        }
+        off += 16 + len;
+        n += 1;
+    }
+    n
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_capture_writes_a_valid_pcap_with_the_generated_requests() -> Result<()> {
+    let f = Fixture::seeded("capture").await?;
+    let target = f.seeded_pod("api-gateway").await?;
+    let client_pod = f.seeded_pod("core-engine").await?;
+    let file = f.dir.path().join("out.pcap");
+    let mut child = f
+        .command_as(User::Debugpod, &["capture", &target.name_any(), "-f", file.to_str().unwrap(), "--filter", "tcp port 8080", "--duration", "20s", "--reason", &f.tag])?
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Wait for tcpdump to say it listens (forwarded to our stderr), then generate requests.
+    let mut err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = std::io::Read::read(&mut err, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if all.contains("listening on") {
+                let _ = tx.send(true);
+            }
+        }
+        let _ = tx.send(false);
+        all
+    });
+    let listening = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(90))).await?;
+    ensure!(matches!(listening, Ok(true)), "tcpdump never started listening");
+    let url = format!("http://{}:8080/", ip_of(&target));
+    let params = kube::api::AttachParams::default().stdout(true).stderr(true);
+    for _ in 0..3 {
+        let mut p = f.pods().exec(&client_pod.name_any(), ["curl", "-s", "-m", "3", url.as_str()], &params).await?;
+        let mut out = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut p.stdout().unwrap(), &mut out).await?;
+        ensure!(out.contains("api-gateway"), "curl through the bridge answered {out:?}");
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+    ensure!(status.success(), "capture exited {status:?}");
+    let data = std::fs::read(&file)?;
+    ensure!(data.len() > 24, "pcap has no packets ({} bytes)", data.len());
+    ensure!(data[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || data[..4] == [0xa1, 0xb2, 0xc3, 0xd4], "not a pcap: magic {:02x?}", &data[..4]);
+    let packets = pcap_records(&data);
+    assert!(packets >= 3, "{packets} packets");
+    assert!(data.windows(6).any(|w| w == b"GET / "), "the generated HTTP request is in the capture");
+    assert!(f.sessions().await?.is_empty(), "the capture's own session is deleted");
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_report_contains_the_targets_events_logs_and_presets() -> Result<()> {
+    let f = Fixture::own("report").await?;
+    let md_path = f.dir.path().join("report.md");
+    let out = f.run(&["report", "target", "-f", md_path.to_str().unwrap(), "--reason", &f.tag])?;
+    ok(&out)?;
+    let md = std::fs::read_to_string(&md_path)?;
+    for part in ["# Debug report: pod", "## Events", "Scheduled", "Started", "## Logs", "hello from e2e target target", "## Node", "Ready", "#### addresses", "#### processes"] {
+        assert!(md.contains(part), "report lacks {part:?}:\n{md}");
+    }
+    let json_path = f.dir.path().join("report.json");
+    ok(&f.run(&["report", "target", "-o", "json", "--no-presets", "-f", json_path.to_str().unwrap()])?)?;
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json_path)?)?;
+    assert_eq!(v["target"]["name"], "target");
+    assert!(v["events"].as_array().unwrap().iter().any(|e| e["reason"] == "Started"), "{v}");
+    assert!(v["logs"][0]["text"].as_str().unwrap().contains("hello from e2e target"));
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_ttl_is_enforced_by_kubernetes_after_the_cli_was_killed() -> Result<()> {
+    let f = Fixture::own("ttl").await?;
+    let mut child = f
+        .command_as(User::Debugpod, &["exec", "target", "--profile", "baseline", "--ttl", "20s", "--reason", &f.tag, "--", "sleep", "600"])?
+        .stderr(Stdio::null())
+        .spawn()?;
+    // Watch for the session pod to run, then kill the CLI: nothing on this side deletes it now.
+    let pods = f.pods();
+    let watch = kube::runtime::watcher(pods.clone(), kube::runtime::watcher::Config::default().labels(MANAGED));
+    let running = tokio::time::timeout(Duration::from_secs(90), async {
+        let mut stream = std::pin::pin!(kube::runtime::WatchStreamExt::applied_objects(watch));
+        while let Some(p) = futures::TryStreamExt::try_next(&mut stream).await? {
+            if p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
+                return Ok::<Pod, anyhow::Error>(p);
+            }
+        }
+        bail!("the watch ended")
+    });
+    let pod = match running.await {
+        Ok(p) => p?,
+        Err(_) => {
+            let _ = child.kill();
+            bail!("the session never ran");
+        }
+    };
+    child.kill()?;
+    child.wait()?;
+    let name = pod.name_any();
+    let ended = tokio::time::timeout(
+        Duration::from_secs(120),
+        await_condition(pods.clone(), &name, |p: Option<&Pod>| {
+            p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.phase.as_deref() == Some("Failed"))
+        }),
+    )
+    .await
+    .context("the pod was not ended by Kubernetes within 120s")??
+    .context("pod deleted instead of failed")?;
+    let status = ended.status.unwrap();
+    assert_eq!(status.reason.as_deref(), Some("DeadlineExceeded"), "{status:?}");
+    // The CLI lists it as expired, and cleanup (default: expired) removes it.
+    let out = ok(&f.run(&["cleanup"])?)?;
+    assert!(out.contains(&format!("pod/{name} deleted")), "{out}");
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_cleanup_removes_only_labelled_pods() -> Result<()> {
+    let f = Fixture::own("cleanup").await?;
+    let session: Value = serde_json::from_str(&ok(&f.run(&["create", "target", "--profile", "baseline", "--reason", &f.tag, "-o", "json"])?)?)?;
+    let session_pod = session["pod"].as_str().unwrap().to_string();
+    for (name, labels) in [("debugpod-decoy-unlabelled", json!({})), ("decoy-other-tool", json!({"app.kubernetes.io/managed-by": "kubectl-debug"}))] {
+        let decoy: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": f.sb.toolbox_image, "imagePullPolicy": "IfNotPresent", "command": ["sleep", "600"]}]}
+        }))?;
+        f.pods().create(&PostParams::default(), &decoy).await?;
+    }
+    let dry = ok(&f.run(&["cleanup", "--all", "--dry-run"])?)?;
+    assert!(dry.contains(&session_pod) && !dry.contains("decoy"), "{dry}");
+    assert!(f.pods().get_opt(&session_pod).await?.is_some_and(|p| p.metadata.deletion_timestamp.is_none()), "dry run deleted nothing");
+    let out = ok(&f.run(&["cleanup", "--all"])?)?;
+    assert!(out.contains(&format!("pod/{session_pod} deleted")), "{out}");
+    let gone = f.pods().get_opt(&session_pod).await?;
+    assert!(gone.is_none_or(|p| p.metadata.deletion_timestamp.is_some()), "the session pod is deleted");
+    for decoy in ["debugpod-decoy-unlabelled", "decoy-other-tool", "target"] {
+        let p = f.pods().get(decoy).await?;
+        assert!(p.metadata.deletion_timestamp.is_none(), "{decoy} must not be touched");
+    }
+    let out = f.run(&["cleanup", "decoy-other-tool"])?;
+    assert_eq!(out.status.code(), Some(1), "a pod without the label is not a session");
+    assert!(stderr(&out).contains("debug session \"decoy-other-tool\" not found"), "{}", stderr(&out));
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_failure_paths_explain_themselves_and_leave_nothing_behind() -> Result<()> {
+    let f = Fixture::own("fail").await?;
+    let assert_nothing_left = || async {
+        let left = f.pods().list(&ListParams::default().labels(MANAGED)).await?;
+        ensure!(left.items.is_empty(), "orphans: {:?}", left.items.iter().map(|p| p.name_any()).collect::<Vec<_>>());
+        Ok::<(), anyhow::Error>(())
+    };
+    // Unknown target: close-name suggestion, nothing created.
+    let out = f.run(&["create", "targt"])?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("did you mean \"target\""), "{}", stderr(&out));
+    // A missing image fails fast with the kubelet's reason, and the pod is deleted.
+    let out = f.run(&["create", "target", "--image", "localhost/no-such-image:0", "--timeout", "90s", "--reason", &f.tag])?;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("ErrImagePull") || err.contains("ImagePullBackOff"), "{err}");
+    assert!(err.contains("hint: check --image"), "{err}");
+    assert_nothing_left().await?;
+    // No RBAC: the error names the verb and the resource.
+    let out = f.command_as(User::Nobody, &["create", "target"])?.output()?;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cannot get resource \"pods\""), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert_nothing_left().await?;
+    // Admission (here a LimitRange) rejects the pod at the dry-run: explained, nothing created.
+    let limits: k8s_openapi::api::core::v1::LimitRange = serde_json::from_value(json!({
+        "metadata": {"name": "tight"},
+        "spec": {"limits": [{"type": "Container", "max": {"memory": "64Mi"}}]}
+    }))?;
+    Api::<k8s_openapi::api::core::v1::LimitRange>::namespaced(f.admin.clone(), &f.ns).create(&PostParams::default(), &limits).await?;
+    let out = f.run(&["create", "target", "--reason", &f.tag])?;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("rejected") && err.contains("maximum memory usage per Container is 64Mi"), "{err}");
+    assert!(err.contains("--memory-limit"), "{err}");
+    assert_nothing_left().await?;
+    // ...and the hint works.
+    let out = f.run(&["create", "target", "--memory-limit", "64Mi", "--reason", &f.tag])?;
+    ok(&out)?;
+    Ok(())
+}
