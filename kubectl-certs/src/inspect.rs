@@ -89,7 +89,7 @@ pub fn fingerprint(der: &[u8]) -> String {
 /// Parses DER into an [`X509Certificate`], rejecting trailing bytes.
 pub fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     match x509_parser::parse_x509_certificate(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok(_) => Err("trailing data after the certificate".into()),
         Err(e) => Err(format!("not a valid X.509 certificate ({e})")),
     }

@@ -144,10 +144,9 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let mut picked: Vec<CommandRbac> = Vec::new();
     for (name, rbac) in ALL {
-        if args.commands.is_empty() || args.commands.iter().any(|c| c == name) {
-            if !picked.iter().any(|p| p.command == rbac.command) {
-                picked.push(*rbac);
-            }
+        let wanted = args.commands.is_empty() || args.commands.iter().any(|c| c == name);
+        if wanted && !picked.iter().any(|p| p.command == rbac.command) {
+            picked.push(*rbac);
         }
     }
     for c in &args.commands {
