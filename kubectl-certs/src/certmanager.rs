@@ -156,12 +156,16 @@ pub async fn wait(
     let events: Api<Event> = Api::namespaced(client.clone(), ns);
     let mut cert_stream = watch_object(certs, name).boxed();
     let mut req_stream = watcher::watcher(requests, watcher::Config::default())
+        .default_backoff()
         .applied_objects()
         .boxed();
     let ev_cfg = watcher::Config::default().fields(&format!(
         "involvedObject.name={name},involvedObject.kind=Certificate"
     ));
-    let mut ev_stream = watcher::watcher(events, ev_cfg).applied_objects().boxed();
+    let mut ev_stream = watcher::watcher(events, ev_cfg)
+        .default_backoff()
+        .applied_objects()
+        .boxed();
     let started = k8s_openapi::jiff::Timestamp::now();
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);

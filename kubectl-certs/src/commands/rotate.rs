@@ -631,6 +631,17 @@ pub async fn run(
     }
     let mut plans = Vec::new();
     for e in &targets {
+        if leaf_of(e.data("tls.crt")).is_some_and(|l| l.info.is_ca) {
+            let msg = format!(
+                "{} holds a CA certificate; kubectl certs rotates leaf certificates, not CAs",
+                e.key()
+            );
+            if bulk {
+                shared::exit::warn(format!("skipping: {msg}"));
+                continue;
+            }
+            return Err(shared::Error::invalid(msg, "rotate a CA with your PKI's own procedure, then re-issue its leaves: `kubectl certs rotate --issuer NAME`").into());
+        }
         let method = if e.certificate.is_none()
             && args.method == Method::Auto
             && bulk
