@@ -5,4 +5,5 @@
 mod certs_e2e;
 mod cli;
 mod debugpod_e2e;
+mod krew;
 mod sandbox_smoke;
