@@ -83,19 +83,41 @@ impl MockApiServer {
                 Scenario::Disabled => (200, version("27")),
                 _ => (200, version("29")),
             },
-            ("PATCH", "/api/v1/namespaces/mib/pods/api-gateway-1/ephemeralcontainers") => match scenario {
-                Scenario::Modern => (200, pod_json(true)),
-                Scenario::Disabled => (404, status(404, "NotFound", "the server could not find the requested resource")),
-                Scenario::Forbidden => (
-                    403,
-                    status(403, "Forbidden", r#"pods "api-gateway-1" is forbidden: User "u" cannot patch resource "pods/ephemeralcontainers" in API group "" in the namespace "mib""#),
-                ),
-                Scenario::Old => (500, status(500, "InternalError", "unexpected request")),
-            },
-            ("GET", "/api/v1/namespaces/mib/pods") if r.query.contains("fieldSelector=metadata.name%3Dapi-gateway-1") && !r.query.contains("watch=true") => {
-                (200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "11"}, "items": [pod_json(true)]}))
+            ("PATCH", "/api/v1/namespaces/mib/pods/api-gateway-1/ephemeralcontainers") => {
+                match scenario {
+                    Scenario::Modern => (200, pod_json(true)),
+                    Scenario::Disabled => (
+                        404,
+                        status(
+                            404,
+                            "NotFound",
+                            "the server could not find the requested resource",
+                        ),
+                    ),
+                    Scenario::Forbidden => (
+                        403,
+                        status(
+                            403,
+                            "Forbidden",
+                            r#"pods "api-gateway-1" is forbidden: User "u" cannot patch resource "pods/ephemeralcontainers" in API group "" in the namespace "mib""#,
+                        ),
+                    ),
+                    Scenario::Old => (500, status(500, "InternalError", "unexpected request")),
+                }
             }
-            ("GET", "/api/v1/namespaces/mib/events") => (403, status(403, "Forbidden", "events is forbidden")),
+            ("GET", "/api/v1/namespaces/mib/pods")
+                if r.query
+                    .contains("fieldSelector=metadata.name%3Dapi-gateway-1")
+                    && !r.query.contains("watch=true") =>
+            {
+                (
+                    200,
+                    json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "11"}, "items": [pod_json(true)]}),
+                )
+            }
+            ("GET", "/api/v1/namespaces/mib/events") => {
+                (403, status(403, "Forbidden", "events is forbidden"))
+            }
             _ => (404, status(404, "NotFound", "not part of the recording")),
         }
     }
@@ -111,7 +133,12 @@ impl MockApiServer {
                     method: parts.method.to_string(),
                     path: parts.uri.path().to_string(),
                     query: parts.uri.query().unwrap_or_default().to_string(),
-                    content_type: parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string(),
+                    content_type: parts
+                        .headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string(),
                     body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
                 };
                 let (code, reply) = Self::answer(scenario, &recorded);
@@ -146,11 +173,17 @@ fn opts() -> EphemeralOptions {
 async fn exchange(scenario: Scenario) -> (anyhow::Result<String>, Vec<Recorded>) {
     let (mock, client) = MockApiServer::new();
     let server = mock.run(scenario);
-    let result = tokio::time::timeout(Duration::from_secs(10), add(&client, &target(), &opts(), Answer::AssumeYes))
-        .await
-        .expect("the exchange finished");
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        add(&client, &target(), &opts(), Answer::AssumeYes),
+    )
+    .await
+    .expect("the exchange finished");
     drop(client);
-    let log = tokio::time::timeout(Duration::from_secs(5), server).await.expect("mock stopped").unwrap();
+    let log = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("mock stopped")
+        .unwrap();
     (result, log)
 }
 
@@ -162,7 +195,11 @@ fn patches(log: &[Recorded]) -> Vec<&Recorded> {
 async fn mock_modern_cluster_gets_version_check_dry_run_patch_then_watch() {
     let (result, log) = exchange(Scenario::Modern).await;
     assert_eq!(result.unwrap(), "debugpod-s1");
-    let sequence: Vec<String> = log.iter().filter(|r| !r.path.ends_with("/events")).map(|r| format!("{} {}", r.method, r.path)).collect();
+    let sequence: Vec<String> = log
+        .iter()
+        .filter(|r| !r.path.ends_with("/events"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
     assert_eq!(
         sequence,
         [
@@ -173,24 +210,52 @@ async fn mock_modern_cluster_gets_version_check_dry_run_patch_then_watch() {
         ]
     );
     let p = patches(&log);
-    assert!(p[0].query.contains("dryRun=All"), "first PATCH is the dry-run: {}", p[0].query);
-    assert!(!p[1].query.contains("dryRun"), "second PATCH is real: {}", p[1].query);
+    assert!(
+        p[0].query.contains("dryRun=All"),
+        "first PATCH is the dry-run: {}",
+        p[0].query
+    );
+    assert!(
+        !p[1].query.contains("dryRun"),
+        "second PATCH is real: {}",
+        p[1].query
+    );
     assert_eq!(p[1].content_type, "application/strategic-merge-patch+json");
     let c = &p[1].body["spec"]["ephemeralContainers"][0];
     assert_eq!(c["name"], "debugpod-s1");
-    assert_eq!(c["command"], json!(["timeout", "-s", "KILL", "600", "sh"]), "the timeout wrapper is the only TTL");
+    assert_eq!(
+        c["command"],
+        json!(["timeout", "-s", "KILL", "600", "sh"]),
+        "the timeout wrapper is the only TTL"
+    );
     assert_eq!(c["targetContainerName"], "app");
-    assert_eq!(c["securityContext"]["capabilities"]["add"], json!(["NET_ADMIN", "NET_RAW", "SYS_PTRACE", "SYS_ADMIN"]));
-    assert!(c.get("resources").is_none(), "ephemeral containers may not set resources");
-    assert_eq!(p[0].body, p[1].body, "the dry-run checks exactly what is sent");
+    assert_eq!(
+        c["securityContext"]["capabilities"]["add"],
+        json!(["NET_ADMIN", "NET_RAW", "SYS_PTRACE", "SYS_ADMIN"])
+    );
+    assert!(
+        c.get("resources").is_none(),
+        "ephemeral containers may not set resources"
+    );
+    assert_eq!(
+        p[0].body, p[1].body,
+        "the dry-run checks exactly what is sent"
+    );
 }
 
 #[tokio::test]
 async fn mock_old_cluster_is_refused_before_any_patch() {
     let (result, log) = exchange(Scenario::Old).await;
     let err = result.unwrap_err();
-    assert!(format!("{err:#}").contains("needs Kubernetes ≥ 1.25; this cluster is 1.20"), "{err:#}");
-    assert!(shared::exit::find_hint(err.as_ref()).unwrap().contains("--mode pod"));
+    assert!(
+        format!("{err:#}").contains("needs Kubernetes ≥ 1.25; this cluster is 1.20"),
+        "{err:#}"
+    );
+    assert!(
+        shared::exit::find_hint(err.as_ref())
+            .unwrap()
+            .contains("--mode pod")
+    );
     assert!(patches(&log).is_empty(), "{log:?}");
 }
 
@@ -198,7 +263,10 @@ async fn mock_old_cluster_is_refused_before_any_patch() {
 async fn mock_disabled_subresource_stops_after_the_dry_run() {
     let (result, log) = exchange(Scenario::Disabled).await;
     let err = format!("{:#}", result.unwrap_err());
-    assert!(err.contains("ephemeral containers are not available"), "{err}");
+    assert!(
+        err.contains("ephemeral containers are not available"),
+        "{err}"
+    );
     let p = patches(&log);
     assert_eq!(p.len(), 1, "only the dry-run was sent");
     assert!(p[0].query.contains("dryRun=All"));
@@ -209,7 +277,14 @@ async fn mock_missing_rbac_names_verb_and_resource() {
     let (result, log) = exchange(Scenario::Forbidden).await;
     let err = result.unwrap_err();
     let text = format!("{err:#}");
-    assert!(text.contains(r#"cannot patch resource "pods/ephemeralcontainers""#), "{text}");
-    assert!(shared::exit::find_hint(err.as_ref()).unwrap().contains("rbac ephemeral"));
+    assert!(
+        text.contains(r#"cannot patch resource "pods/ephemeralcontainers""#),
+        "{text}"
+    );
+    assert!(
+        shared::exit::find_hint(err.as_ref())
+            .unwrap()
+            .contains("rbac ephemeral")
+    );
     assert_eq!(patches(&log).len(), 1, "nothing after the refused dry-run");
 }

@@ -163,9 +163,9 @@ pub async fn find(client: &Client, namespace: &str, name: &str) -> anyhow::Resul
         .items
         .iter()
         .filter(|p| {
-            !p.labels()
+            p.labels()
                 .get("app.kubernetes.io/managed-by")
-                .is_some_and(|v| v == crate::session::MANAGED_BY)
+                .is_none_or(|v| v != crate::session::MANAGED_BY)
         })
         .collect();
     let prefixed: Vec<&Pod> = candidates
