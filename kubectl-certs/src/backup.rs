@@ -189,7 +189,11 @@ async fn write_files(
     }
     if entry.source == Source::Vault && !config.vault.kv_mount.is_empty() && vault::configured() {
         let client = vault::VaultClient::from_env()?;
-        let path = vault::kv_path(&config.vault.kv_prefix, &entry.namespace, &entry.name);
+        let path = vault::kv_path(
+            &config.vault.kv_prefix,
+            &entry.namespace,
+            entry.config_name.as_deref().unwrap_or(&entry.name),
+        );
         match client.kv_get(&config.vault.kv_mount, &path).await {
             Ok(Some(v)) => {
                 let text = serde_json::to_string_pretty(&v)?;

@@ -295,7 +295,11 @@ async fn rotate_vault(
         }
     }
     if !v.kv_mount.is_empty() && !ctx.args.no_kv {
-        let path = vault::kv_path(&v.kv_prefix, &entry.namespace, &entry.name);
+        let path = vault::kv_path(
+            &v.kv_prefix,
+            &entry.namespace,
+            entry.config_name.as_deref().unwrap_or(&entry.name),
+        );
         let body = serde_json::json!({ "tls.crt": tls_crt, "tls.key": key, "ca.crt": ca_crt, "serial": issued.serial_number });
         match client.kv_put(&v.kv_mount, &path, &body).await {
             Ok(version) => report.changes.push(format!(
@@ -549,16 +553,30 @@ async fn finish(
     }
     // Verify the served certificate.
     if let (Some(ep), Some(text), Some(leaf)) = (&ctx.endpoint, &ctx.args.endpoint, &after_leaf) {
-        let chain = served::fetch(Some(&ctx.client), ns, ep, None, Duration::from_secs(30)).await?;
-        let served = chain
-            .first()
-            .map(|d| crate::inspect::fingerprint(d))
-            .unwrap_or_default();
-        if served != leaf.info.sha256 {
-            anyhow::bail!(
-                "verification failed: {text} still serves {served}, not the new certificate {}",
-                leaf.info.sha256
-            );
+        // Pods of the old ReplicaSet can still be terminating (and briefly look ready) right
+        // after the rollout completes, so the endpoint gets a few tries over 30 s.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let served =
+                match served::fetch(Some(&ctx.client), ns, ep, None, Duration::from_secs(15)).await
+                {
+                    Ok(chain) => chain
+                        .first()
+                        .map(|d| crate::inspect::fingerprint(d))
+                        .unwrap_or_default(),
+                    Err(e) => format!("nothing ({e:#})"),
+                };
+            if served == leaf.info.sha256 {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "verification failed: {text} still serves {served}, not the new certificate {}",
+                    leaf.info.sha256
+                );
+            }
+            progress(format!("{text} still serves {served}; retrying"));
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
         progress(format!("{text} serves the new certificate"));
         report
