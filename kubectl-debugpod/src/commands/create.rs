@@ -57,13 +57,6 @@ pub async fn run(
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    if args.share_netns && !profile.can_enter_netns() {
-        return Err(Error::Usage {
-            message: format!("--share-netns needs a profile that can enter the target's network namespace, not {profile}"),
-            hint: Some("add --profile netadmin (or sysadmin)".into()),
-        }
-        .into());
-    }
     let session = create_pod_session(ctx, &target, args, profile).await?;
     match output {
         ResultFormat::Json => {
@@ -132,6 +125,13 @@ pub async fn create_pod_session(
     args: &SessionArgs,
     profile: Profile,
 ) -> anyhow::Result<Session> {
+    if args.share_netns && !profile.can_enter_netns() {
+        return Err(Error::Usage {
+            message: format!("--share-netns needs a profile that can enter the target's network namespace, not {profile}"),
+            hint: Some("add --profile netadmin (or sysadmin)".into()),
+        }
+        .into());
+    }
     let node = target::check_node(&ctx.client, &target.node).await?;
     let opts = DebugPodOptions {
         session: session::new_id(),

@@ -4,6 +4,7 @@
 
 mod certs_e2e;
 mod cli;
+mod debugpod_cli;
 mod debugpod_e2e;
 mod krew;
 mod sandbox_smoke;
