@@ -157,14 +157,12 @@ pub enum Command {
     Exec {
         /// Target pod or session id/pod.
         target: String,
-        /// `network`, `system`, or the command after `--`.
-        #[arg(
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            required = true,
-            value_name = "PRESET|-- CMD"
-        )]
-        what: Vec<String>,
+        /// A preset: `network` or `system`.
+        #[arg(value_enum, required_unless_present = "command")]
+        preset: Option<crate::presets::Preset>,
+        /// Or a command to run, after `--`.
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
         /// Session settings (when one is created).
         #[command(flatten)]
         session: SessionArgs,

@@ -62,43 +62,50 @@ pub async fn run_preset(
     Ok(result)
 }
 
+/// What `exec` runs.
+#[derive(Debug, Clone)]
+pub enum What {
+    /// A preset.
+    Preset(Preset),
+    /// A command.
+    Command(Vec<String>),
+}
+
 /// Runs `exec`.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     ctx: &Ctx,
     target: &str,
-    what: &[String],
+    what: &What,
     args: &SessionArgs,
     container: Option<&str>,
     keep: bool,
     format: ResultFormat,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
-    let preset = match what.first().map(String::as_str) {
-        Some("network") if what.len() == 1 => Some(Preset::Network),
-        Some("system") if what.len() == 1 => Some(Preset::System),
-        Some(_) => None,
-        None => {
-            return Err(Error::Usage {
-                message: "say what to run".into(),
-                hint: Some("`network`, `system`, or `-- CMD...`".into()),
-            }
-            .into());
+    if let What::Command(cmd) = what
+        && cmd.is_empty()
+    {
+        return Err(Error::Usage {
+            message: "say what to run".into(),
+            hint: Some("`network`, `system`, or `-- CMD...`".into()),
         }
-    };
+        .into());
+    }
+    let need_netns = matches!(what, What::Preset(_)) || args.share_netns;
     let acquired = acquire(
         ctx,
         target,
         args,
         Profile::Netadmin,
-        preset.is_some() || args.share_netns,
+        need_netns,
         Some(AUTO_TTL),
     )
     .await?;
     let body = async {
-        match preset {
-            Some(p) => {
-                let result = run_preset(ctx, &acquired, p, container).await?;
+        match what {
+            What::Preset(p) => {
+                let result = run_preset(ctx, &acquired, *p, container).await?;
                 match format {
                     ResultFormat::Json => shared::output::print_structured(
                         out,
@@ -109,11 +116,11 @@ pub async fn run(
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            None => {
+            What::Command(cmd) => {
                 let cmd = if acquired.session.share_netns {
-                    nsenter::in_target_netns(&acquired.target, container, what)
+                    nsenter::in_target_netns(&acquired.target, container, cmd)
                 } else {
-                    what.to_vec()
+                    cmd.clone()
                 };
                 let output = remote::run(&ctx.pods(), &acquired.session.pod, cmd).await?;
                 out.write_all(&output.stdout)?;

@@ -121,17 +121,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Exec {
             target,
-            what,
+            preset,
+            command,
             session,
             container,
             keep,
             output,
         } => {
             let ctx = Ctx::new(&cli, false).await?;
+            let what = match preset {
+                Some(p) => exec::What::Preset(*p),
+                None => exec::What::Command(command.clone()),
+            };
             exec::run(
                 &ctx,
                 target,
-                what,
+                &what,
                 session,
                 container.as_deref(),
                 *keep,
