@@ -33,6 +33,9 @@ pub const KIND: &str = "kubectl-rflush-checkpoint/v1";
 impl Checkpoint {
     /// Writes atomically (temp file + rename), mode 0600.
     pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
         let tmp = path.with_extension("tmp");
         let text = serde_json::to_vec_pretty(self)?;
         let mut options = std::fs::OpenOptions::new();

@@ -146,7 +146,10 @@ async fn open(
 /// Turns a Redis error into a one-line error with a hint for the common causes.
 pub fn explain(err: redis::RedisError, address: &str) -> anyhow::Error {
     let text = err.to_string();
-    let (message, hint) = if text.contains("WRONGPASS")
+    let lower = text.to_ascii_lowercase();
+    let (message, hint) = if lower.contains("wrongpass")
+        || lower.contains("authenticationfailed")
+        || lower.contains("authentication failed")
         || text.contains("invalid password")
         || text.contains("invalid username-password")
     {
@@ -155,11 +158,11 @@ pub fn explain(err: redis::RedisError, address: &str) -> anyhow::Error {
             "check the user and password (in the URL, REDIS_PASSWORD, or --password-secret)"
                 .to_string(),
         )
-    } else if text.contains("NOAUTH") {
+    } else if lower.contains("noauth") {
         (format!("Redis at {address} requires a password"), "give one in the URL (redis://USER:PASSWORD@HOST:PORT), REDIS_PASSWORD, or --password-secret NAME[:KEY]".to_string())
-    } else if text.contains("NOPERM") {
+    } else if lower.contains("noperm") {
         (
-            format!("Redis at {address}: {text}"),
+            format!("Redis at {address} denied it (ACL NOPERM): {}", text.split_once(": ").map_or(text.as_str(), |(_, d)| d)),
             "the ACL user may not touch these keys or run this command; flush a pattern inside its key permissions, or ask for +scan +unlink +dump +pttl +type +restore +info +dbsize +memory|usage".to_string(),
         )
     } else if err.is_io_error() || err.is_connection_refusal() || err.is_timeout() {

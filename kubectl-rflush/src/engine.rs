@@ -16,6 +16,9 @@ use crate::pacing::{PaceConfig, Pacer, Probe};
 use crate::progress::{Progress, cursor_fraction};
 use crate::scan::{self, Key};
 
+/// Keys backed up between two fsyncs (each fsync is followed by the UNLINKs it covers).
+const SYNC_GROUP: usize = 5000;
+
 /// What to do with the keys found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -198,6 +201,7 @@ async fn run_node(
     };
     let mut pending = Some(scan_task(start.cursor));
     let mut work = conn.clone();
+    let mut unsynced: Vec<Key> = Vec::new();
     loop {
         let task = pending.take().expect("a SCAN in flight");
         let (next, keys) = task
@@ -231,40 +235,62 @@ async fn run_node(
                 reached_max = true;
             }
         }
+        let last = next == 0 || reached_max || stop_now;
         if plan.action != Action::Count && !keys.is_empty() {
-            let mut to_delete = keys.clone();
             if let Some(backup) = &plan.backup {
                 let records = scan::dump(&mut work, &keys)
                     .await
                     .map_err(|e| fail(explain(e, &label)))?;
-                let written = records.len() as u64;
-                to_delete = records.iter().map(|r| r.key.clone()).collect();
+                state
+                    .backed_up
+                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+                if plan.action == Action::Flush {
+                    unsynced.extend(records.iter().map(|r| r.key.clone()));
+                }
                 let backup = backup.clone();
                 tokio::task::block_in_place(|| -> Result<()> {
                     let mut w = backup.lock().expect("backup writer");
                     for r in &records {
                         w.write(r)?;
                     }
-                    // Durable before anything is deleted.
-                    w.sync()
+                    Ok(())
                 })
                 .map_err(&fail)?;
-                state.backed_up.fetch_add(written, Ordering::Relaxed);
+            } else {
+                unsynced.extend(keys.iter().cloned());
             }
-            if plan.action == Action::Flush {
-                let n = scan::unlink(&mut work, &to_delete, cluster_mode)
+        }
+        // Delete in groups: one fsync covers several pages, and every key is on disk
+        // before its UNLINK is sent. UNLINKs stay at most one page each.
+        let group_full = plan.backup.is_none() || unsynced.len() >= SYNC_GROUP;
+        if plan.action == Action::Flush && (group_full || last) && !unsynced.is_empty() {
+            if let Some(backup) = &plan.backup {
+                let backup = backup.clone();
+                tokio::task::block_in_place(|| backup.lock().expect("backup writer").sync())
+                    .map_err(&fail)?;
+            }
+            for chunk in unsynced.chunks(plan.batch.max(1)) {
+                let n = scan::unlink(&mut work, chunk, cluster_mode)
                     .await
                     .map_err(|e| fail(explain(e, &label)))?;
                 state.deleted.fetch_add(n, Ordering::Relaxed);
             }
+            unsynced.clear();
         }
-        {
+        if plan.action != Action::Flush || unsynced.is_empty() {
             let mut cursors = state.cursors.lock().expect("cursors");
             cursors[index].cursor = next;
             cursors[index].done = next == 0;
         }
         update_progress(&state, dbsizes, progress, plan.action);
-        if next == 0 || reached_max || stop_now {
+        if last {
+            if plan.action == Action::Backup
+                && let Some(backup) = &plan.backup
+            {
+                let backup = backup.clone();
+                tokio::task::block_in_place(|| backup.lock().expect("backup writer").sync())
+                    .map_err(&fail)?;
+            }
             return Ok(());
         }
         if plan.action == Action::Flush {

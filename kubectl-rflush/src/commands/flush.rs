@@ -46,7 +46,7 @@ pub struct FlushResult {
     pub seconds: f64,
     /// Keys per second.
     pub keys_per_second: f64,
-    /// Seconds spent pausing for other clients.
+    /// False when stopped by --max-keys.
     pub completed: bool,
 }
 
@@ -437,10 +437,26 @@ pub async fn run(
     if let Some(mut w) = writer {
         w.sync()?;
     }
-    make_checkpoint().save(&checkpoint_path)?;
-    let why = match result {
-        Err(f) => f.error.context(format!("flush interrupted on {}", f.node)),
-        Ok(()) => anyhow::anyhow!("flush interrupted (Ctrl-C)"),
+    let (why, resumable) = match result {
+        Err(f) => {
+            let text = format!("{:#}", f.error).to_ascii_lowercase();
+            let resumable = [
+                "cannot reach",
+                "connection",
+                "broken pipe",
+                "reset by peer",
+                "timed out",
+                "port-forward",
+                "eof",
+            ]
+            .iter()
+            .any(|s| text.contains(s));
+            (
+                f.error.context(format!("flush interrupted on {}", f.node)),
+                resumable,
+            )
+        }
+        Ok(()) => (anyhow::anyhow!("flush interrupted (Ctrl-C)"), true),
     };
     eprintln!(
         "deleted {} keys before stopping{}{}",
@@ -452,7 +468,14 @@ pub async fn run(
         },
         backup_note
     );
-    eprintln!("checkpoint: {}", checkpoint_path.display());
-    eprintln!("resume with: {}", resume_command(&checkpoint_path));
+    if resumable {
+        if let Err(e) = make_checkpoint().save(&checkpoint_path) {
+            shared::exit::warn(format!("could not save the checkpoint: {e:#}"));
+        }
+        eprintln!("checkpoint: {}", checkpoint_path.display());
+        eprintln!("resume with: {}", resume_command(&checkpoint_path));
+    } else {
+        let _ = std::fs::remove_file(&checkpoint_path);
+    }
     Err(why)
 }
