@@ -7,4 +7,5 @@ mod cli;
 mod debugpod_cli;
 mod debugpod_e2e;
 mod krew;
+mod rflush;
 mod sandbox_smoke;
