@@ -19,10 +19,11 @@ const MAKE_PODS: Rule = Rule {
     resources: &["pods"],
     verbs: &["get", "list", "watch", "create", "delete"],
 };
+/// `create` for SPDY clients (kubectl), `get` for the WebSocket upgrade this tool uses (a GET).
 const EXEC: Rule = Rule {
     group: "",
     resources: &["pods/exec"],
-    verbs: &["create"],
+    verbs: &["create", "get"],
 };
 const EVENTS: Rule = Rule {
     group: "",
@@ -97,7 +98,7 @@ pub const COMMANDS: &[CommandRbac] = &[
             Rule {
                 group: "",
                 resources: &["pods/attach"],
-                verbs: &["create"],
+                verbs: &["create", "get"],
             },
         ],
     },
@@ -169,7 +170,7 @@ mod tests {
             exec[0]
                 .rules
                 .iter()
-                .any(|r| r.resources == ["pods/exec"] && r.verbs == ["create"])
+                .any(|r| r.resources == ["pods/exec"] && r.verbs == ["create", "get"])
         );
         let cleanup = select(&["cleanup".into()]).unwrap();
         assert!(

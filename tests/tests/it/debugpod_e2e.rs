@@ -93,6 +93,17 @@ impl Fixture {
                 "command": ["/bin/sh", "-c", "echo \"hello from e2e target $(hostname)\"; mkdir -p /tmp/www; echo ok > /tmp/www/index.html; exec httpd -f -p 8080 -h /tmp/www"],
                 "ports": [{"containerPort": 8080}]}]}
         }))?;
+        // A new namespace's service account token appears a moment later; until then the API
+        // answers 500 "No API token found": wait for the token on the ServiceAccount (a watch).
+        let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(f.admin.clone(), &f.ns);
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            await_condition(sa, "default", |s: Option<&k8s_openapi::api::core::v1::ServiceAccount>| {
+                s.and_then(|s| s.secrets.as_ref()).is_some_and(|v| !v.is_empty())
+            }),
+        )
+        .await
+        .context("the namespace's default ServiceAccount got no token within 60s")??;
         f.pods().create(&PostParams::default(), &target).await?;
         f.wait_running("target").await?;
         Ok(f)
