@@ -21,7 +21,7 @@ pub struct PaceConfig {
 }
 
 const PROBE_EVERY: Duration = Duration::from_millis(5);
-const MAX_PAUSE: Duration = Duration::from_millis(200);
+const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 /// Round trips measured by the probe, newest last.
 #[derive(Default)]
@@ -77,14 +77,16 @@ impl Probe {
         }
     }
 
-    /// The largest round trip seen since `since`.
-    fn max_since(&self, since: Instant) -> Option<Duration> {
+    /// The 90th percentile of the last 20 round trips (~100 ms) — robust to one stray
+    /// scheduling hiccup of a busy client machine, quick to see Redis itself slowing down.
+    fn recent_p90(&self) -> Option<Duration> {
         let w = self.window.lock().expect("probe window");
-        w.samples
-            .iter()
-            .filter(|(t, _)| *t >= since)
-            .map(|(_, d)| *d)
-            .max()
+        let mut v: Vec<Duration> = w.samples.iter().rev().take(20).map(|(_, d)| *d).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort();
+        Some(v[(v.len() * 9 / 10).min(v.len() - 1)])
     }
 
     /// Median of the samples so far (the idle baseline when called before the flush).
@@ -104,7 +106,6 @@ pub struct Pacer {
     pause: Duration,
     started: Instant,
     keys: u64,
-    last_check: Instant,
     /// Total time spent pausing, for the summary.
     pub paused: Duration,
 }
@@ -126,7 +127,6 @@ impl Pacer {
             pause: Duration::ZERO,
             started: now,
             keys: 0,
-            last_check: now,
             paused: Duration::ZERO,
         }
     }
@@ -158,7 +158,7 @@ impl Pacer {
         if self.config.max_latency.is_some()
             && let Some(probe) = &self.probe
         {
-            let worst = probe.max_since(self.last_check);
+            let worst = probe.recent_p90();
             self.pause = Self::next_pause(self.pause, worst, self.budget);
             sleep = self.pause;
         }
@@ -170,7 +170,6 @@ impl Pacer {
             self.paused += sleep;
             tokio::time::sleep(sleep).await;
         }
-        self.last_check = Instant::now();
     }
 }
 
