@@ -352,6 +352,21 @@ async fn debugpod_capture_writes_a_valid_pcap_with_the_generated_requests() -> R
 #[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
 async fn debugpod_report_contains_the_targets_events_logs_and_presets() -> Result<()> {
     let f = Fixture::own("report").await?;
+    // The kubelet posts its events asynchronously: wait (watching) until "Started" is recorded,
+    // so the report has something definite to contain.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(f.admin.clone(), &f.ns);
+    let watch = kube::runtime::watcher(events, kube::runtime::watcher::Config::default().fields("involvedObject.name=target"));
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let mut stream = std::pin::pin!(kube::runtime::WatchStreamExt::applied_objects(watch));
+        while let Some(e) = futures::TryStreamExt::try_next(&mut stream).await? {
+            if e.reason.as_deref() == Some("Started") {
+                return Ok(());
+            }
+        }
+        bail!("the event watch ended")
+    })
+    .await
+    .context("no Started event within 60s")??;
     let md_path = f.dir.path().join("report.md");
     let out = f.run(&["report", "target", "-f", md_path.to_str().unwrap(), "--reason", &f.tag])?;
     ok(&out)?;
