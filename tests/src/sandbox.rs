@@ -275,8 +275,10 @@ pub fn parse_env(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Polls `check` every 250 ms until it returns `Some`, or fails after `timeout` with the last
-/// state it reported. Use it to wait for a condition, never a fixed sleep.
+/// Polls `check` every 250 ms until it returns `Ok(Some(_))`, or fails after `timeout`. An
+/// `Err` is retried too and the last one is reported on timeout, so a check can describe the
+/// state it saw (`Err(anyhow!("2 pods, want 1"))`). Use it to wait for a condition, never a
+/// fixed sleep.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
