@@ -109,7 +109,7 @@ pub const CHECK_CHECKS: &[&str] = &[
     "expiry",
     "not-yet-valid",
     "tls-key",
-    "key-mismatch",
+    "key-match",
     "chain",
     "ready",
     "served",
@@ -383,8 +383,8 @@ pub fn analyze(
                         ));
                     }
                     match keys::key_matches(key, &leaf.der) {
-                        Result::Ok(true) => f.push(Finding::new(Ok, "key-mismatch", "tls.key matches the leaf certificate", None)),
-                        Result::Ok(false) => f.push(Finding::new(Critical, "key-mismatch", "tls.key does not match the leaf certificate's public key", Some("the key and certificate come from different issuances; restore the matching pair from a backup or re-issue"))),
+                        Result::Ok(true) => f.push(Finding::new(Ok, "key-match", "tls.key matches the leaf certificate", None)),
+                        Result::Ok(false) => f.push(Finding::new(Critical, "key-match", "tls.key does not match the leaf certificate's public key", Some("the key and certificate come from different issuances; restore the matching pair from a backup or re-issue"))),
                         Err(e) => f.push(Finding::new(Critical, "tls-key", format!("tls.key: {e}"), Some("tls.key must be an unencrypted PKCS#1, PKCS#8 or SEC1 key"))),
                     }
                 }

@@ -111,11 +111,10 @@ pub fn row(e: &Entry, thresholds: Thresholds, now: i64) -> ListRow {
 impl ListRow {
     fn days_cell(&self) -> String {
         let Some(d) = self.days_left else {
-            return paint(
-                Stream::Stdout,
-                Tone::Bad,
-                self.error.as_deref().map(|_| "ERROR").unwrap_or("-"),
-            );
+            return match (&self.error, self.ready.as_str()) {
+                (Some(_), "Missing") | (None, _) => "-".into(),
+                (Some(_), _) => paint(Stream::Stdout, Tone::Bad, "ERROR"),
+            };
         };
         let (warn, crit) = self.thresholds;
         let tone = if d < 0 || d < crit {

@@ -95,7 +95,7 @@ fn healthy_certificate_is_ok() {
         },
     );
     assert_eq!(a.worst(), Severity::Ok, "{:#?}", a.findings);
-    assert!(has(&a, Severity::Ok, "chain") && has(&a, Severity::Ok, "key-mismatch"));
+    assert!(has(&a, Severity::Ok, "chain") && has(&a, Severity::Ok, "key-match"));
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn wrong_ca_key_mismatch_and_missing_san_are_critical() {
     assert!(has(
         &run(&crt, &other_key, &ca.pem, &Expectations::default()),
         Severity::Critical,
-        "key-mismatch"
+        "key-match"
     ));
     let expect = Expectations {
         dns_names: vec!["a.example".into(), "b.example".into()],
