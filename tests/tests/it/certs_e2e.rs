@@ -49,13 +49,14 @@ struct Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let (client, name) = (self.admin.clone(), self.ns.clone());
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = Api::<Namespace>::all(client)
-                    .delete(&name, &DeleteParams::background())
-                    .await;
-            });
+        // Synchronously, with kubectl: the test's runtime may be shutting down already, and a
+        // namespace left behind would show up in every later `check -A`.
+        if let Ok(kubeconfig) = self.sb.kubeconfig(User::Admin) {
+            let _ = std::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(kubeconfig)
+                .args(["delete", "namespace", &self.ns, "--wait=false"])
+                .output();
         }
     }
 }
