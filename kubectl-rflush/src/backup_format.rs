@@ -357,12 +357,9 @@ impl BackupReader {
             return Ok(None);
         }
         let mut tag = [0u8; 1];
-        match self.input.read(&mut tag)? {
-            0 => {
-                self.completeness = Some(Completeness::Interrupted);
-                return Ok(None);
-            }
-            _ => {}
+        if self.input.read(&mut tag)? == 0 {
+            self.completeness = Some(Completeness::Interrupted);
+            return Ok(None);
         }
         let frame = (|| -> std::io::Result<(u32, Vec<u8>, u32)> {
             let len = read_u32(&mut self.input)?;
@@ -460,7 +457,9 @@ mod tests {
         Record {
             key: vec![b'k', i, 0, b'\n', b'"', 0xff],
             kind: "string".into(),
-            expire_at_ms: (i % 2 == 0).then_some(1_800_000_000_000 + i64::from(i)),
+            expire_at_ms: i
+                .is_multiple_of(2)
+                .then_some(1_800_000_000_000 + i64::from(i)),
             payload: vec![0, 1, i, 2, 3, 10, 0, 9, 9, 9, 9, 9, 9, 9, 9],
         }
     }
@@ -591,7 +590,7 @@ mod tests {
             let mut bytes = good.clone();
             let pos = (seed as usize) % bytes.len();
             bytes[pos] = (seed >> 32) as u8;
-            if seed % 3 == 0 {
+            if seed.is_multiple_of(3) {
                 bytes.truncate((seed >> 16) as usize % bytes.len());
             }
             let p = dir.path().join("f.rfb");
