@@ -8,8 +8,8 @@ use std::sync::Once;
 /// (`target/<profile>/deps/it-*` → `target/<profile>/<name>`).
 ///
 /// `cargo test` builds only the binaries of the package under test, so the first call
-/// builds the plugin binaries of the workspace (same profile, via `$CARGO`); cargo makes
-/// that a no-op when they are up to date.
+/// builds the binaries of the workspace (same profile, via `$CARGO`); cargo makes that a
+/// no-op when they are up to date.
 pub fn bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current test executable");
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile> directory");
@@ -19,7 +19,9 @@ pub fn bin_path(name: &str) -> PathBuf {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--bins", "-p", "kubectl-certs", "-p", "kubectl-rflush", "-p", "kubectl-debugpod"]);
+        // --workspace resolves features the way `cargo test --workspace` does, so this is a
+        // no-op after it instead of a second build with other features.
+        cmd.args(["build", "--quiet", "--workspace", "--bins"]);
         if release {
             cmd.arg("--release");
         }
