@@ -455,7 +455,9 @@ async fn rotate_inner(
                         dir.display()
                     ));
                     for w in report.workloads.iter().filter(|w| w.restarted) {
-                        let at = k8s_openapi::jiff::Timestamp::now().to_string();
+                        let at = k8s_openapi::jiff::Timestamp::now()
+                            .strftime("%Y-%m-%dT%H:%M:%SZ")
+                            .to_string();
                         if restart::restart(&ctx.client, &w.workload, &at)
                             .await
                             .is_ok()
@@ -533,7 +535,9 @@ async fn finish(
             report.workloads.push(r);
             continue;
         }
-        let at = k8s_openapi::jiff::Timestamp::now().to_string();
+        let at = k8s_openapi::jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
         restart::restart(&ctx.client, &w, &at).await?;
         r.restarted = true;
         report
