@@ -4,19 +4,37 @@ use kubectl_ops_tests::plugin;
 use serde_json::Value;
 
 fn run(args: &[&str]) -> std::process::Output {
-    plugin("kubectl-debugpod").args(args).output().expect("run kubectl-debugpod")
+    plugin("kubectl-debugpod")
+        .args(args)
+        .output()
+        .expect("run kubectl-debugpod")
 }
 
 #[test]
 fn debugpod_help_lists_every_command_and_profile() {
     let out = run(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["list", "create", "shell", "exec", "capture", "report", "cleanup", "rbac"] {
-        assert!(text.lines().any(|l| l.trim_start().starts_with(cmd)), "--help lacks {cmd}:\n{text}");
+    for cmd in [
+        "list", "create", "shell", "exec", "capture", "report", "cleanup", "rbac",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(cmd)),
+            "--help lacks {cmd}:\n{text}"
+        );
     }
     let out = run(&["create", "--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for p in ["restricted", "baseline", "general", "netadmin", "sysadmin", "--ttl", "--mode", "--share-netns", "--reason"] {
+    for p in [
+        "restricted",
+        "baseline",
+        "general",
+        "netadmin",
+        "sysadmin",
+        "--ttl",
+        "--mode",
+        "--share-netns",
+        "--reason",
+    ] {
         assert!(text.contains(p), "create --help lacks {p}");
     }
     let out = run(&["interactive", "--help"]);
@@ -34,12 +52,24 @@ fn debugpod_rbac_prints_a_role_with_exactly_the_needed_subresources() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|r| r["resources"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()))
+        .flat_map(|r| {
+            r["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+        })
         .collect();
     for r in ["pods", "pods/exec", "pods/log", "events"] {
-        assert!(resources.iter().any(|x| x == r), "{r} missing: {resources:?}");
+        assert!(
+            resources.iter().any(|x| x == r),
+            "{r} missing: {resources:?}"
+        );
     }
-    assert!(!resources.iter().any(|x| x == "pods/ephemeralcontainers"), "pod mode never patches the target");
+    assert!(
+        !resources.iter().any(|x| x == "pods/ephemeralcontainers"),
+        "pod mode never patches the target"
+    );
     let out = run(&["rbac", "ephemeral"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("pods/ephemeralcontainers"));
     let out = run(&["rbac", "exek"]);
@@ -52,7 +82,11 @@ fn debugpod_exec_without_what_is_a_usage_error() {
     let out = run(&["exec", "some-pod"]);
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["create", "x", "--profile", "legacy"]);
-    assert_eq!(out.status.code(), Some(2), "unknown profiles are refused by the parser");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "unknown profiles are refused by the parser"
+    );
     let out = run(&["create", "x", "--ttl", "soon"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -25,7 +25,10 @@ const MANAGED: &str = "app.kubernetes.io/managed-by=kubectl-debugpod";
 const REASON: &str = "debugpod.kubectl-ops.dev/reason";
 
 fn unique() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() % 1_000_000_000).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000_000)
+        .unwrap_or(0)
 }
 
 /// A test's world: its namespace (own, or the seeded one), the Role bound, a config file that
@@ -44,19 +47,43 @@ impl Drop for Fixture {
     /// with this test's `--reason`. Runs on a runtime of its own so it finishes before the
     /// test's runtime goes away.
     fn drop(&mut self) {
-        let (sb, ns, own, tag) = (self.sb.clone(), self.ns.clone(), self.own_ns, self.tag.clone());
+        let (sb, ns, own, tag) = (
+            self.sb.clone(),
+            self.ns.clone(),
+            self.own_ns,
+            self.tag.clone(),
+        );
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
                 let Ok(admin) = sb.client().await else { return };
                 if own {
-                    let _ = Api::<Namespace>::all(admin).delete(&ns, &DeleteParams::background()).await;
+                    let _ = Api::<Namespace>::all(admin)
+                        .delete(&ns, &DeleteParams::background())
+                        .await;
                     return;
                 }
                 let pods: Api<Pod> = Api::namespaced(admin, &ns);
                 if let Ok(list) = pods.list(&ListParams::default().labels(MANAGED)).await {
-                    for p in list.items.iter().filter(|p| p.annotations().get(REASON) == Some(&tag)) {
-                        let _ = pods.delete(&p.name_any(), &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await;
+                    for p in list
+                        .items
+                        .iter()
+                        .filter(|p| p.annotations().get(REASON) == Some(&tag))
+                    {
+                        let _ = pods
+                            .delete(
+                                &p.name_any(),
+                                &DeleteParams {
+                                    grace_period_seconds: Some(0),
+                                    ..Default::default()
+                                },
+                            )
+                            .await;
                     }
                 }
             });
@@ -71,7 +98,14 @@ impl Fixture {
         let sb = Sandbox::load()?;
         let admin = sb.client().await?;
         let ns = sb.namespace.clone();
-        let f = Fixture { tag: format!("e2e-{name}-{}", unique()), sb, admin, ns, own_ns: false, dir: tempfile::tempdir()? };
+        let f = Fixture {
+            tag: format!("e2e-{name}-{}", unique()),
+            sb,
+            admin,
+            ns,
+            own_ns: false,
+            dir: tempfile::tempdir()?,
+        };
         f.setup().await?;
         Ok(f)
     }
@@ -82,9 +116,20 @@ impl Fixture {
         let sb = Sandbox::load()?;
         let admin = sb.client().await?;
         let ns = format!("debugpod-{prefix}-{}", unique());
-        let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns, "labels": {"kubectl-ops.dev/test": "debugpod"}}}))?;
-        Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &namespace).await?;
-        let f = Fixture { tag: format!("e2e-{prefix}-{}", unique()), sb, admin, ns, own_ns: true, dir: tempfile::tempdir()? };
+        let namespace: Namespace = serde_json::from_value(
+            json!({"metadata": {"name": ns, "labels": {"kubectl-ops.dev/test": "debugpod"}}}),
+        )?;
+        Api::<Namespace>::all(admin.clone())
+            .create(&PostParams::default(), &namespace)
+            .await?;
+        let f = Fixture {
+            tag: format!("e2e-{prefix}-{}", unique()),
+            sb,
+            admin,
+            ns,
+            own_ns: true,
+            dir: tempfile::tempdir()?,
+        };
         f.setup().await?;
         let target: Pod = serde_json::from_value(json!({
             "metadata": {"name": "target", "labels": {"app": "e2e-target"}},
@@ -95,12 +140,18 @@ impl Fixture {
         }))?;
         // A new namespace's service account token appears a moment later; until then the API
         // answers 500 "No API token found": wait for the token on the ServiceAccount (a watch).
-        let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(f.admin.clone(), &f.ns);
+        let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(f.admin.clone(), &f.ns);
         tokio::time::timeout(
             Duration::from_secs(60),
-            await_condition(sa, "default", |s: Option<&k8s_openapi::api::core::v1::ServiceAccount>| {
-                s.and_then(|s| s.secrets.as_ref()).is_some_and(|v| !v.is_empty())
-            }),
+            await_condition(
+                sa,
+                "default",
+                |s: Option<&k8s_openapi::api::core::v1::ServiceAccount>| {
+                    s.and_then(|s| s.secrets.as_ref())
+                        .is_some_and(|v| !v.is_empty())
+                },
+            ),
         )
         .await
         .context("the namespace's default ServiceAccount got no token within 60s")??;
@@ -110,10 +161,25 @@ impl Fixture {
     }
 
     async fn setup(&self) -> Result<()> {
-        std::fs::write(self.config(), format!("debug_image: {}\nreports_dir: {}\n", self.sb.toolbox_image, self.dir.path().join("reports").display()))?;
-        let out = plugin("kubectl-debugpod").args(["rbac", "-n", &self.ns]).output()?;
-        ensure!(out.status.success(), "rbac: {}", String::from_utf8_lossy(&out.stderr));
-        let role: Role = serde_json::from_value(serde_saphyr::from_str::<Value>(&String::from_utf8(out.stdout)?)?)?;
+        std::fs::write(
+            self.config(),
+            format!(
+                "debug_image: {}\nreports_dir: {}\n",
+                self.sb.toolbox_image,
+                self.dir.path().join("reports").display()
+            ),
+        )?;
+        let out = plugin("kubectl-debugpod")
+            .args(["rbac", "-n", &self.ns])
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "rbac: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let role: Role = serde_json::from_value(serde_saphyr::from_str::<Value>(
+            &String::from_utf8(out.stdout)?,
+        )?)?;
         let binding: RoleBinding = serde_json::from_value(json!({
             "metadata": {"name": "kubectl-debugpod"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
@@ -123,18 +189,23 @@ impl Fixture {
         let roles: Api<Role> = Api::namespaced(self.admin.clone(), &self.ns);
         match roles.create(&PostParams::default(), &role).await {
             Err(kube::Error::Api(s)) if s.code == 409 => {
-                roles.replace(&role.name_any(), &PostParams::default(), &{
-                    let mut r = role.clone();
-                    r.metadata.resource_version = roles.get(&role.name_any()).await?.metadata.resource_version;
-                    r
-                })
-                .await?;
+                roles
+                    .replace(&role.name_any(), &PostParams::default(), &{
+                        let mut r = role.clone();
+                        r.metadata.resource_version =
+                            roles.get(&role.name_any()).await?.metadata.resource_version;
+                        r
+                    })
+                    .await?;
             }
             other => {
                 other?;
             }
         }
-        match Api::<RoleBinding>::namespaced(self.admin.clone(), &self.ns).create(&PostParams::default(), &binding).await {
+        match Api::<RoleBinding>::namespaced(self.admin.clone(), &self.ns)
+            .create(&PostParams::default(), &binding)
+            .await
+        {
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             other => {
                 other?;
@@ -168,24 +239,40 @@ impl Fixture {
     }
 
     async fn wait_running(&self, name: &str) -> Result<Pod> {
-        let pod = tokio::time::timeout(Duration::from_secs(120), await_condition(self.pods(), name, conditions::is_pod_running()))
-            .await
-            .with_context(|| format!("pod {name} not Running within 120s"))??;
+        let pod = tokio::time::timeout(
+            Duration::from_secs(120),
+            await_condition(self.pods(), name, conditions::is_pod_running()),
+        )
+        .await
+        .with_context(|| format!("pod {name} not Running within 120s"))??;
         pod.context("pod vanished")
     }
 
     /// The debug pods (this tool's label) in the namespace tagged by this test.
     async fn sessions(&self) -> Result<Vec<Pod>> {
-        let list = self.pods().list(&ListParams::default().labels(MANAGED)).await?;
-        Ok(list.items.into_iter().filter(|p| p.annotations().get(REASON) == Some(&self.tag)).collect())
+        let list = self
+            .pods()
+            .list(&ListParams::default().labels(MANAGED))
+            .await?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter(|p| p.annotations().get(REASON) == Some(&self.tag))
+            .collect())
     }
 
     /// The running pod of a seeded Deployment.
     async fn seeded_pod(&self, app: &str) -> Result<Pod> {
-        let list = self.pods().list(&ListParams::default().labels(&format!("app={app}"))).await?;
+        let list = self
+            .pods()
+            .list(&ListParams::default().labels(&format!("app={app}")))
+            .await?;
         list.items
             .into_iter()
-            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") && p.metadata.deletion_timestamp.is_none())
+            .find(|p| {
+                p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                    && p.metadata.deletion_timestamp.is_none()
+            })
             .with_context(|| format!("no running {app} pod"))
     }
 }
@@ -206,45 +293,110 @@ fn stderr(out: &Output) -> String {
 }
 
 fn ip_of(p: &Pod) -> String {
-    p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default()
+    p.status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
 #[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
-async fn debugpod_create_runs_on_the_targets_node_with_the_profiles_exact_security_context() -> Result<()> {
+async fn debugpod_create_runs_on_the_targets_node_with_the_profiles_exact_security_context()
+-> Result<()> {
     let _ = NEEDS;
     let f = Fixture::own("create").await?;
     let target = f.pods().get("target").await?;
     let expected = [
-        ("restricted", json!({"runAsNonRoot": true, "runAsUser": 65534, "runAsGroup": 65534, "allowPrivilegeEscalation": false,
-                              "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}), false),
+        (
+            "restricted",
+            json!({"runAsNonRoot": true, "runAsUser": 65534, "runAsGroup": 65534, "allowPrivilegeEscalation": false,
+                              "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}),
+            false,
+        ),
         ("baseline", Value::Null, false),
-        ("netadmin", json!({"capabilities": {"add": ["NET_ADMIN", "NET_RAW", "SYS_PTRACE", "SYS_ADMIN"]}}), true),
+        (
+            "netadmin",
+            json!({"capabilities": {"add": ["NET_ADMIN", "NET_RAW", "SYS_PTRACE", "SYS_ADMIN"]}}),
+            true,
+        ),
         ("sysadmin", json!({"privileged": true}), true),
     ];
     for (profile, security_context, host_pid) in expected {
-        let out = f.run(&["create", "target", "--profile", profile, "--ttl", "5m", "--reason", &f.tag, "-o", "json"])?;
+        let out = f.run(&[
+            "create",
+            "target",
+            "--profile",
+            profile,
+            "--ttl",
+            "5m",
+            "--reason",
+            &f.tag,
+            "-o",
+            "json",
+        ])?;
         let session: Value = serde_json::from_str(&ok(&out)?)?;
-        let pod = f.pods().get(session["pod"].as_str().context("pod name")?).await?;
+        let pod = f
+            .pods()
+            .get(session["pod"].as_str().context("pod name")?)
+            .await?;
         let spec = pod.spec.clone().unwrap();
         let status = pod.status.clone().unwrap();
         assert_eq!(status.phase.as_deref(), Some("Running"), "{profile}");
-        assert_eq!(spec.node_name, target.spec.as_ref().unwrap().node_name, "{profile}: pinned to the target's node");
-        assert_eq!(spec.active_deadline_seconds, Some(300), "{profile}: TTL is activeDeadlineSeconds");
-        assert_eq!(serde_json::to_value(&spec.containers[0].security_context)?, security_context, "{profile}");
+        assert_eq!(
+            spec.node_name,
+            target.spec.as_ref().unwrap().node_name,
+            "{profile}: pinned to the target's node"
+        );
+        assert_eq!(
+            spec.active_deadline_seconds,
+            Some(300),
+            "{profile}: TTL is activeDeadlineSeconds"
+        );
+        assert_eq!(
+            serde_json::to_value(&spec.containers[0].security_context)?,
+            security_context,
+            "{profile}"
+        );
         assert_eq!(spec.host_pid.unwrap_or(false), host_pid, "{profile}");
-        assert_eq!(spec.host_network.unwrap_or(false), profile == "sysadmin", "{profile}");
-        assert!(spec.containers[0].resources.as_ref().and_then(|r| r.limits.as_ref()).is_some_and(|l| l.contains_key("memory")));
+        assert_eq!(
+            spec.host_network.unwrap_or(false),
+            profile == "sysadmin",
+            "{profile}"
+        );
+        assert!(
+            spec.containers[0]
+                .resources
+                .as_ref()
+                .and_then(|r| r.limits.as_ref())
+                .is_some_and(|l| l.contains_key("memory"))
+        );
         let labels = pod.labels();
         assert_eq!(labels["app.kubernetes.io/managed-by"], "kubectl-debugpod");
-        assert_eq!(labels["debugpod.kubectl-ops.dev/target-uid"], target.uid().unwrap());
+        assert_eq!(
+            labels["debugpod.kubectl-ops.dev/target-uid"],
+            target.uid().unwrap()
+        );
         let ann = pod.annotations();
-        assert_eq!(ann["debugpod.kubectl-ops.dev/created-by"], "kubectl-ops-debugpod", "{ann:?}");
+        assert_eq!(
+            ann["debugpod.kubectl-ops.dev/created-by"], "kubectl-ops-debugpod",
+            "{ann:?}"
+        );
         assert!(ann.contains_key("debugpod.kubectl-ops.dev/expires-at"));
-        let env: Vec<(String, String)> =
-            spec.containers[0].env.iter().flatten().map(|e| (e.name.clone(), e.value.clone().unwrap_or_default())).collect();
-        assert!(env.contains(&("TARGET_POD_IP".into(), ip_of(&target))), "{env:?}");
-        assert!(env.iter().any(|(k, v)| k == "TARGET_CONTAINER_IDS" && v.starts_with("app=")), "{env:?}");
+        let env: Vec<(String, String)> = spec.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+            .collect();
+        assert!(
+            env.contains(&("TARGET_POD_IP".into(), ip_of(&target))),
+            "{env:?}"
+        );
+        assert!(
+            env.iter()
+                .any(|(k, v)| k == "TARGET_CONTAINER_IDS" && v.starts_with("app=")),
+            "{env:?}"
+        );
     }
     let out = f.run(&["list", "--sessions", "-o", "json"])?;
     let list: Value = serde_json::from_str(&ok(&out)?)?;
@@ -263,23 +415,51 @@ async fn debugpod_exec_presets_see_the_targets_ip_routes_listeners_and_processes
     let net: Value = serde_json::from_str(&ok(&out)?).with_context(|| stderr(&out))?;
     assert_eq!(net["view"], "target", "{net}");
     let section = |v: &Value, n: &str| -> String {
-        v["sections"].as_array().unwrap().iter().find(|s| s["name"] == n).map(|s| s["output"].as_str().unwrap().to_string()).unwrap_or_default()
+        v["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == n)
+            .map(|s| s["output"].as_str().unwrap().to_string())
+            .unwrap_or_default()
     };
-    assert!(section(&net, "addresses").contains(&format!("inet {ip}/")), "addresses: {}", section(&net, "addresses"));
+    assert!(
+        section(&net, "addresses").contains(&format!("inet {ip}/")),
+        "addresses: {}",
+        section(&net, "addresses")
+    );
     let routes = section(&net, "routes");
-    assert!(routes.contains("default via") || routes.contains("dev eth0"), "routes: {routes}");
+    assert!(
+        routes.contains("default via") || routes.contains("dev eth0"),
+        "routes: {routes}"
+    );
     let listening = section(&net, "listening");
-    assert!(listening.contains(":8443") && listening.contains(":8080"), "listening: {listening}");
+    assert!(
+        listening.contains(":8443") && listening.contains(":8080"),
+        "listening: {listening}"
+    );
     let conn = section(&net, "connectivity");
-    assert!(conn.contains("8080 open") && conn.contains("8443 open"), "connectivity: {conn}");
-    assert!(!section(&net, "dns").is_empty(), "the DNS section is reported, not dropped");
+    assert!(
+        conn.contains("8080 open") && conn.contains("8443 open"),
+        "connectivity: {conn}"
+    );
+    assert!(
+        !section(&net, "dns").is_empty(),
+        "the DNS section is reported, not dropped"
+    );
     let out = f.run(&["exec", &name, "system", "-o", "json", "--reason", &f.tag])?;
     let sys: Value = serde_json::from_str(&ok(&out)?).with_context(|| stderr(&out))?;
     let procs = section(&sys, "processes");
-    assert!(procs.contains("openssl") && procs.contains("httpd"), "processes: {procs}");
+    assert!(
+        procs.contains("openssl") && procs.contains("httpd"),
+        "processes: {procs}"
+    );
     assert!(section(&sys, "limits").contains("Max open files"), "{sys}");
     assert!(section(&sys, "open-files").contains("open files"), "{sys}");
-    assert!(f.sessions().await?.is_empty(), "sessions made for one command are deleted afterwards");
+    assert!(
+        f.sessions().await?.is_empty(),
+        "sessions made for one command are deleted afterwards"
+    );
     Ok(())
 }
 
@@ -287,7 +467,8 @@ async fn debugpod_exec_presets_see_the_targets_ip_routes_listeners_and_processes
 fn pcap_records(data: &[u8]) -> usize {
     let (mut off, mut n) = (24, 0);
     while off + 16 <= data.len() {
-        let len = u32::from_le_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]]) as usize;
+        let len = u32::from_le_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]])
+            as usize;
         if off + 16 + len > data.len() {
             break;
         }
@@ -305,7 +486,21 @@ async fn debugpod_capture_writes_a_valid_pcap_with_the_generated_requests() -> R
     let client_pod = f.seeded_pod("core-engine").await?;
     let file = f.dir.path().join("out.pcap");
     let mut child = f
-        .command_as(User::Debugpod, &["capture", &target.name_any(), "-f", file.to_str().unwrap(), "--filter", "tcp port 8080", "--duration", "20s", "--reason", &f.tag])?
+        .command_as(
+            User::Debugpod,
+            &[
+                "capture",
+                &target.name_any(),
+                "-f",
+                file.to_str().unwrap(),
+                "--filter",
+                "tcp port 8080",
+                "--duration",
+                "20s",
+                "--reason",
+                &f.tag,
+            ],
+        )?
         .stderr(Stdio::piped())
         .spawn()?;
     // Wait for tcpdump to say it listens (forwarded to our stderr), then generate requests.
@@ -326,25 +521,53 @@ async fn debugpod_capture_writes_a_valid_pcap_with_the_generated_requests() -> R
         let _ = tx.send(false);
         all
     });
-    let listening = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(90))).await?;
-    ensure!(matches!(listening, Ok(true)), "tcpdump never started listening");
+    let listening =
+        tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(90))).await?;
+    ensure!(
+        matches!(listening, Ok(true)),
+        "tcpdump never started listening"
+    );
     let url = format!("http://{}:8080/", ip_of(&target));
     let params = kube::api::AttachParams::default().stdout(true).stderr(true);
     for _ in 0..3 {
-        let mut p = f.pods().exec(&client_pod.name_any(), ["curl", "-s", "-m", "3", url.as_str()], &params).await?;
+        let mut p = f
+            .pods()
+            .exec(
+                &client_pod.name_any(),
+                ["curl", "-s", "-m", "3", url.as_str()],
+                &params,
+            )
+            .await?;
         let mut out = String::new();
         tokio::io::AsyncReadExt::read_to_string(&mut p.stdout().unwrap(), &mut out).await?;
-        ensure!(out.contains("api-gateway"), "curl through the bridge answered {out:?}");
+        ensure!(
+            out.contains("api-gateway"),
+            "curl through the bridge answered {out:?}"
+        );
     }
     let status = tokio::task::spawn_blocking(move || child.wait()).await??;
     ensure!(status.success(), "capture exited {status:?}");
     let data = std::fs::read(&file)?;
-    ensure!(data.len() > 24, "pcap has no packets ({} bytes)", data.len());
-    ensure!(data[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || data[..4] == [0xa1, 0xb2, 0xc3, 0xd4], "not a pcap: magic {:02x?}", &data[..4]);
+    ensure!(
+        data.len() > 24,
+        "pcap has no packets ({} bytes)",
+        data.len()
+    );
+    ensure!(
+        data[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || data[..4] == [0xa1, 0xb2, 0xc3, 0xd4],
+        "not a pcap: magic {:02x?}",
+        &data[..4]
+    );
     let packets = pcap_records(&data);
     assert!(packets >= 3, "{packets} packets");
-    assert!(data.windows(6).any(|w| w == b"GET / "), "the generated HTTP request is in the capture");
-    assert!(f.sessions().await?.is_empty(), "the capture's own session is deleted");
+    assert!(
+        data.windows(6).any(|w| w == b"GET / "),
+        "the generated HTTP request is in the capture"
+    );
+    assert!(
+        f.sessions().await?.is_empty(),
+        "the capture's own session is deleted"
+    );
     Ok(())
 }
 
@@ -355,7 +578,10 @@ async fn debugpod_report_contains_the_targets_events_logs_and_presets() -> Resul
     // The kubelet posts its events asynchronously: wait (watching) until "Started" is recorded,
     // so the report has something definite to contain.
     let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(f.admin.clone(), &f.ns);
-    let watch = kube::runtime::watcher(events, kube::runtime::watcher::Config::default().fields("involvedObject.name=target"));
+    let watch = kube::runtime::watcher(
+        events,
+        kube::runtime::watcher::Config::default().fields("involvedObject.name=target"),
+    );
     tokio::time::timeout(Duration::from_secs(60), async {
         let mut stream = std::pin::pin!(kube::runtime::WatchStreamExt::applied_objects(watch));
         while let Some(e) = futures::TryStreamExt::try_next(&mut stream).await? {
@@ -368,18 +594,56 @@ async fn debugpod_report_contains_the_targets_events_logs_and_presets() -> Resul
     .await
     .context("no Started event within 60s")??;
     let md_path = f.dir.path().join("report.md");
-    let out = f.run(&["report", "target", "-f", md_path.to_str().unwrap(), "--reason", &f.tag])?;
+    let out = f.run(&[
+        "report",
+        "target",
+        "-f",
+        md_path.to_str().unwrap(),
+        "--reason",
+        &f.tag,
+    ])?;
     ok(&out)?;
     let md = std::fs::read_to_string(&md_path)?;
-    for part in ["# Debug report: pod", "## Events", "Scheduled", "Started", "## Logs", "hello from e2e target target", "## Node", "Ready", "#### addresses", "#### processes"] {
+    for part in [
+        "# Debug report: pod",
+        "## Events",
+        "Scheduled",
+        "Started",
+        "## Logs",
+        "hello from e2e target target",
+        "## Node",
+        "Ready",
+        "#### addresses",
+        "#### processes",
+    ] {
         assert!(md.contains(part), "report lacks {part:?}:\n{md}");
     }
     let json_path = f.dir.path().join("report.json");
-    ok(&f.run(&["report", "target", "-o", "json", "--no-presets", "-f", json_path.to_str().unwrap()])?)?;
+    ok(&f.run(&[
+        "report",
+        "target",
+        "-o",
+        "json",
+        "--no-presets",
+        "-f",
+        json_path.to_str().unwrap(),
+    ])?)?;
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json_path)?)?;
     assert_eq!(v["target"]["name"], "target");
-    assert!(v["events"].as_array().unwrap().iter().any(|e| e["reason"] == "Started"), "{v}");
-    assert!(v["logs"][0]["text"].as_str().unwrap().contains("hello from e2e target"));
+    assert!(
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"] == "Started"),
+        "{v}"
+    );
+    assert!(
+        v["logs"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("hello from e2e target")
+    );
     Ok(())
 }
 
@@ -388,12 +652,30 @@ async fn debugpod_report_contains_the_targets_events_logs_and_presets() -> Resul
 async fn debugpod_ttl_is_enforced_by_kubernetes_after_the_cli_was_killed() -> Result<()> {
     let f = Fixture::own("ttl").await?;
     let mut child = f
-        .command_as(User::Debugpod, &["exec", "target", "--profile", "baseline", "--ttl", "20s", "--reason", &f.tag, "--", "sleep", "600"])?
+        .command_as(
+            User::Debugpod,
+            &[
+                "exec",
+                "target",
+                "--profile",
+                "baseline",
+                "--ttl",
+                "20s",
+                "--reason",
+                &f.tag,
+                "--",
+                "sleep",
+                "600",
+            ],
+        )?
         .stderr(Stdio::null())
         .spawn()?;
     // Watch for the session pod to run, then kill the CLI: nothing on this side deletes it now.
     let pods = f.pods();
-    let watch = kube::runtime::watcher(pods.clone(), kube::runtime::watcher::Config::default().labels(MANAGED));
+    let watch = kube::runtime::watcher(
+        pods.clone(),
+        kube::runtime::watcher::Config::default().labels(MANAGED),
+    );
     let running = tokio::time::timeout(Duration::from_secs(90), async {
         let mut stream = std::pin::pin!(kube::runtime::WatchStreamExt::applied_objects(watch));
         while let Some(p) = futures::TryStreamExt::try_next(&mut stream).await? {
@@ -416,14 +698,19 @@ async fn debugpod_ttl_is_enforced_by_kubernetes_after_the_cli_was_killed() -> Re
     let ended = tokio::time::timeout(
         Duration::from_secs(120),
         await_condition(pods.clone(), &name, |p: Option<&Pod>| {
-            p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.phase.as_deref() == Some("Failed"))
+            p.and_then(|p| p.status.as_ref())
+                .is_some_and(|s| s.phase.as_deref() == Some("Failed"))
         }),
     )
     .await
     .context("the pod was not ended by Kubernetes within 120s")??
     .context("pod deleted instead of failed")?;
     let status = ended.status.unwrap();
-    assert_eq!(status.reason.as_deref(), Some("DeadlineExceeded"), "{status:?}");
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("DeadlineExceeded"),
+        "{status:?}"
+    );
     // The CLI lists it as expired, and cleanup (default: expired) removes it.
     let out = ok(&f.run(&["cleanup"])?)?;
     assert!(out.contains(&format!("pod/{name} deleted")), "{out}");
@@ -434,9 +721,24 @@ async fn debugpod_ttl_is_enforced_by_kubernetes_after_the_cli_was_killed() -> Re
 #[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
 async fn debugpod_cleanup_removes_only_labelled_pods() -> Result<()> {
     let f = Fixture::own("cleanup").await?;
-    let session: Value = serde_json::from_str(&ok(&f.run(&["create", "target", "--profile", "baseline", "--reason", &f.tag, "-o", "json"])?)?)?;
+    let session: Value = serde_json::from_str(&ok(&f.run(&[
+        "create",
+        "target",
+        "--profile",
+        "baseline",
+        "--reason",
+        &f.tag,
+        "-o",
+        "json",
+    ])?)?)?;
     let session_pod = session["pod"].as_str().unwrap().to_string();
-    for (name, labels) in [("debugpod-decoy-unlabelled", json!({})), ("decoy-other-tool", json!({"app.kubernetes.io/managed-by": "kubectl-debug"}))] {
+    for (name, labels) in [
+        ("debugpod-decoy-unlabelled", json!({})),
+        (
+            "decoy-other-tool",
+            json!({"app.kubernetes.io/managed-by": "kubectl-debug"}),
+        ),
+    ] {
         let decoy: Pod = serde_json::from_value(json!({
             "metadata": {"name": name, "labels": labels},
             "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": f.sb.toolbox_image, "imagePullPolicy": "IfNotPresent", "command": ["sleep", "600"]}]}
@@ -444,19 +746,42 @@ async fn debugpod_cleanup_removes_only_labelled_pods() -> Result<()> {
         f.pods().create(&PostParams::default(), &decoy).await?;
     }
     let dry = ok(&f.run(&["cleanup", "--all", "--dry-run"])?)?;
-    assert!(dry.contains(&session_pod) && !dry.contains("decoy"), "{dry}");
-    assert!(f.pods().get_opt(&session_pod).await?.is_some_and(|p| p.metadata.deletion_timestamp.is_none()), "dry run deleted nothing");
+    assert!(
+        dry.contains(&session_pod) && !dry.contains("decoy"),
+        "{dry}"
+    );
+    assert!(
+        f.pods()
+            .get_opt(&session_pod)
+            .await?
+            .is_some_and(|p| p.metadata.deletion_timestamp.is_none()),
+        "dry run deleted nothing"
+    );
     let out = ok(&f.run(&["cleanup", "--all"])?)?;
     assert!(out.contains(&format!("pod/{session_pod} deleted")), "{out}");
     let gone = f.pods().get_opt(&session_pod).await?;
-    assert!(gone.is_none_or(|p| p.metadata.deletion_timestamp.is_some()), "the session pod is deleted");
+    assert!(
+        gone.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+        "the session pod is deleted"
+    );
     for decoy in ["debugpod-decoy-unlabelled", "decoy-other-tool", "target"] {
         let p = f.pods().get(decoy).await?;
-        assert!(p.metadata.deletion_timestamp.is_none(), "{decoy} must not be touched");
+        assert!(
+            p.metadata.deletion_timestamp.is_none(),
+            "{decoy} must not be touched"
+        );
     }
     let out = f.run(&["cleanup", "decoy-other-tool"])?;
-    assert_eq!(out.status.code(), Some(1), "a pod without the label is not a session");
-    assert!(stderr(&out).contains("debug session \"decoy-other-tool\" not found"), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a pod without the label is not a session"
+    );
+    assert!(
+        stderr(&out).contains("debug session \"decoy-other-tool\" not found"),
+        "{}",
+        stderr(&out)
+    );
     Ok(())
 }
 
@@ -465,23 +790,48 @@ async fn debugpod_cleanup_removes_only_labelled_pods() -> Result<()> {
 async fn debugpod_failure_paths_explain_themselves_and_leave_nothing_behind() -> Result<()> {
     let f = Fixture::own("fail").await?;
     let assert_nothing_left = || async {
-        let left = f.pods().list(&ListParams::default().labels(MANAGED)).await?;
-        ensure!(left.items.is_empty(), "orphans: {:?}", left.items.iter().map(|p| p.name_any()).collect::<Vec<_>>());
+        let left = f
+            .pods()
+            .list(&ListParams::default().labels(MANAGED))
+            .await?;
+        ensure!(
+            left.items.is_empty(),
+            "orphans: {:?}",
+            left.items.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+        );
         Ok::<(), anyhow::Error>(())
     };
     // Unknown target: close-name suggestion, nothing created.
     let out = f.run(&["create", "targt"])?;
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("did you mean \"target\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did you mean \"target\""),
+        "{}",
+        stderr(&out)
+    );
     // A missing image fails fast with the kubelet's reason, and the pod is deleted.
-    let out = f.run(&["create", "target", "--image", "localhost/no-such-image:0", "--timeout", "90s", "--reason", &f.tag])?;
+    let out = f.run(&[
+        "create",
+        "target",
+        "--image",
+        "localhost/no-such-image:0",
+        "--timeout",
+        "90s",
+        "--reason",
+        &f.tag,
+    ])?;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("ErrImagePull") || err.contains("ImagePullBackOff"), "{err}");
+    assert!(
+        err.contains("ErrImagePull") || err.contains("ImagePullBackOff"),
+        "{err}"
+    );
     assert!(err.contains("hint: check --image"), "{err}");
     assert_nothing_left().await?;
     // No RBAC: the error names the verb and the resource.
-    let out = f.command_as(User::Nobody, &["create", "target"])?.output()?;
+    let out = f
+        .command_as(User::Nobody, &["create", "target"])?
+        .output()?;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("cannot get resource \"pods\""), "{err}");
@@ -492,15 +842,27 @@ async fn debugpod_failure_paths_explain_themselves_and_leave_nothing_behind() ->
         "metadata": {"name": "tight"},
         "spec": {"limits": [{"type": "Container", "max": {"memory": "64Mi"}}]}
     }))?;
-    Api::<k8s_openapi::api::core::v1::LimitRange>::namespaced(f.admin.clone(), &f.ns).create(&PostParams::default(), &limits).await?;
+    Api::<k8s_openapi::api::core::v1::LimitRange>::namespaced(f.admin.clone(), &f.ns)
+        .create(&PostParams::default(), &limits)
+        .await?;
     let out = f.run(&["create", "target", "--reason", &f.tag])?;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("rejected") && err.contains("maximum memory usage per Container is 64Mi"), "{err}");
+    assert!(
+        err.contains("rejected") && err.contains("maximum memory usage per Container is 64Mi"),
+        "{err}"
+    );
     assert!(err.contains("--memory-limit"), "{err}");
     assert_nothing_left().await?;
     // ...and the hint works.
-    let out = f.run(&["create", "target", "--memory-limit", "64Mi", "--reason", &f.tag])?;
+    let out = f.run(&[
+        "create",
+        "target",
+        "--memory-limit",
+        "64Mi",
+        "--reason",
+        &f.tag,
+    ])?;
     ok(&out)?;
     Ok(())
 }
