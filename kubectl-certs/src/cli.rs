@@ -50,6 +50,8 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script for kubectl-PLUGIN (bash, zsh, fish, powershell).
+    Completion(shared::completion::CompletionArgs),
 }
 
 /// Which objects to consider.
@@ -92,6 +94,7 @@ pub struct ThresholdArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// Certificate names (Certificate, Secret or config name); none = every certificate in scope.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::certificate_candidates))]
     pub names: Vec<String>,
     /// Scope.
     #[command(flatten)]
@@ -114,6 +117,7 @@ pub struct CheckArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
     /// Certificate, Secret or config name.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::certificate_candidates))]
     pub name: String,
     /// Extra trusted CA certificates (PEM) to verify the chain against, besides ca.crt.
     #[arg(long, value_name = "FILE")]
@@ -133,6 +137,7 @@ pub struct ValidateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct BackupArgs {
     /// Certificate, Secret or config name.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::certificate_candidates))]
     pub name: String,
     /// Directory to write into (default: a timestamped directory under the config's backup_dir).
     #[arg(short = 'f', long = "dir", value_name = "DIR")]
@@ -167,6 +172,7 @@ pub enum Method {
 #[derive(Debug, Clone, Args)]
 pub struct RotateArgs {
     /// Certificate, Secret or config names.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::certificate_candidates))]
     pub names: Vec<String>,
     /// Rotate every certificate in scope.
     #[arg(long)]

@@ -114,6 +114,7 @@ pub enum Command {
     /// checks admission first; the pod ends by itself after --ttl.
     Create {
         /// Target pod (or a Deployment-style prefix with exactly one Running pod).
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::target_candidates))]
         target: String,
         /// Session settings.
         #[command(flatten)]
@@ -135,6 +136,7 @@ pub enum Command {
     #[command(visible_alias = "interactive")]
     Shell {
         /// Target pod or session id/pod.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::target_candidates))]
         target: String,
         /// Session settings (when one is created).
         #[command(flatten)]
@@ -156,6 +158,7 @@ pub enum Command {
     /// command and deleted afterwards (--keep keeps it).
     Exec {
         /// Target pod or session id/pod.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::target_candidates))]
         target: String,
         /// A preset: `network` or `system`.
         #[arg(value_enum, required_unless_present = "command")]
@@ -179,6 +182,7 @@ pub enum Command {
     /// Capture packets in the target's network namespace to a local pcap file (or stdout).
     Capture {
         /// Target pod or session id/pod.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::target_candidates))]
         target: String,
         /// Output file; `-` for stdout (e.g. `| wireshark -k -i -`).
         #[arg(short = 'f', long, default_value = "capture.pcap")]
@@ -205,6 +209,7 @@ pub enum Command {
     /// Write one diagnostics report of TARGET: describe, statuses, logs, events, node, presets.
     Report {
         /// Target pod.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::target_candidates))]
         target: String,
         /// Output file (`-` = stdout) [default: <reports_dir>/debugpod-<target>-<time>.md|json].
         #[arg(short = 'f', long)]
@@ -225,6 +230,7 @@ pub enum Command {
     /// Delete this tool's debug pods (by label only): expired/finished by default.
     Cleanup {
         /// Sessions (ids or pod names) to delete.
+        #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::debug_session_candidates))]
         sessions: Vec<String>,
         /// Delete expired and finished sessions (the default when nothing else is named).
         #[arg(long)]
@@ -247,4 +253,6 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script for kubectl-PLUGIN (bash, zsh, fish, powershell).
+    Completion(shared::completion::CompletionArgs),
 }

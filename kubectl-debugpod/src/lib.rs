@@ -30,6 +30,9 @@ use clap::Parser;
 
 /// Parses the command line, runs the command, prints any error once, returns the exit code.
 pub fn main() -> ExitCode {
+    if shared::completion::invoked_as_completer() {
+        return shared::completion::run_completer(<cli::Cli as clap::CommandFactory>::command());
+    }
     let cli = cli::Cli::parse();
     shared::cli::block_on(commands::run(cli))
 }

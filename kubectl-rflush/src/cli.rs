@@ -58,6 +58,8 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script for kubectl-PLUGIN (bash, zsh, fish, powershell).
+    Completion(shared::completion::CompletionArgs),
 }
 
 /// `list`.
@@ -72,6 +74,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct StatsArgs {
     /// Cache types to report (default: all).
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::cache_type_candidates))]
     pub types: Vec<String>,
     /// Keys sampled per cache type for the memory estimate (MEMORY USAGE).
     #[arg(long, default_value_t = 200)]
@@ -85,6 +88,7 @@ pub struct StatsArgs {
 #[derive(Debug, Args)]
 pub struct CountArgs {
     /// A cache type name or a Redis glob pattern (`user:*`).
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::cache_type_candidates))]
     pub what: String,
     /// SCAN COUNT per call.
     #[arg(long, default_value_t = DEFAULT_BATCH)]
@@ -99,6 +103,7 @@ pub struct CountArgs {
 pub struct FlushArgs {
     /// The cache type to flush (see `kubectl rflush list`).
     #[arg(required_unless_present_any = ["pattern", "resume"], conflicts_with = "pattern")]
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::cache_type_candidates))]
     pub cache_type: Option<String>,
     /// Flush keys matching this Redis glob pattern instead of a cache type.
     #[arg(long, short = 'p')]
@@ -145,6 +150,7 @@ pub struct FlushArgs {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// A cache type name or a Redis glob pattern.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::cache_type_candidates))]
     pub what: String,
     /// Backup file [default: BACKUP_DIR/rflush-NAME-TIME.rfb].
     #[arg(long, short = 'f', value_name = "FILE")]

@@ -73,12 +73,18 @@ pub fn completer_plugin_name(argv0: &OsStr) -> Option<String> {
 
 /// True when the current process was started as a kubectl completion executable.
 pub fn invoked_as_completer() -> bool {
-    std::env::args_os().next().is_some_and(|a| completer_plugin_name(&a).is_some())
+    std::env::args_os()
+        .next()
+        .is_some_and(|a| completer_plugin_name(&a).is_some())
 }
 
 /// Answers kubectl's plugin-completion protocol for `words` (the words after the plugin
 /// name; the last one is being completed, possibly empty).
-pub fn kubectl_complete(mut cmd: clap::Command, words: &[OsString], out: &mut dyn Write) -> Result<()> {
+pub fn kubectl_complete(
+    mut cmd: clap::Command,
+    words: &[OsString],
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut args: Vec<OsString> = vec![OsString::from(cmd.get_name())];
     args.extend(words.iter().cloned());
     if words.is_empty() {
@@ -86,7 +92,8 @@ pub fn kubectl_complete(mut cmd: clap::Command, words: &[OsString], out: &mut dy
     }
     let index = args.len() - 1;
     let cwd = std::env::current_dir().ok();
-    let candidates = clap_complete::engine::complete(&mut cmd, args, index, cwd.as_deref()).map_err(Error::Output)?;
+    let candidates = clap_complete::engine::complete(&mut cmd, args, index, cwd.as_deref())
+        .map_err(Error::Output)?;
     let mut text = String::new();
     for candidate in candidates.iter().filter(|c| !c.is_hide_set()) {
         text.push_str(&candidate.get_value().to_string_lossy());
@@ -136,7 +143,11 @@ fn flag_value_in(args: &[String], long: &str, short: Option<char>) -> Option<Str
             if let Some(v) = iter.peek().filter(|v| !v.is_empty()) {
                 found = Some((*v).clone());
             }
-        } else if let Some(s) = short_flag.as_deref().filter(|_| arg.len() > 2).and_then(|s| arg.strip_prefix(s)) {
+        } else if let Some(s) = short_flag
+            .as_deref()
+            .filter(|_| arg.len() > 2)
+            .and_then(|s| arg.strip_prefix(s))
+        {
             found = Some(s.trim_start_matches('=').to_string());
         }
     }
@@ -155,7 +166,9 @@ pub fn typed_cluster_args() -> ClusterArgs {
 
 /// The configuration as selected by the `--config` typed so far (defaults on any error).
 pub fn typed_config() -> crate::config::Config {
-    let args = ConfigArgs { config: flag_value("config", None).map(Into::into) };
+    let args = ConfigArgs {
+        config: flag_value("config", None).map(Into::into),
+    };
     args.load().map(|l| l.config).unwrap_or_default()
 }
 
@@ -164,7 +177,10 @@ pub fn cache_type_candidates() -> Vec<CompletionCandidate> {
     typed_config()
         .cache_types
         .into_iter()
-        .map(|c| CompletionCandidate::new(c.name).help(Some(format!("{} ({})", c.description, c.pattern).into())))
+        .map(|c| {
+            CompletionCandidate::new(c.name)
+                .help(Some(format!("{} ({})", c.description, c.pattern).into()))
+        })
         .collect()
 }
 
@@ -173,7 +189,10 @@ pub fn configured_certificate_candidates() -> Vec<CompletionCandidate> {
     typed_config()
         .certificates
         .into_iter()
-        .map(|c| CompletionCandidate::new(c.name).help(Some(format!("{} via {}", c.secret_name, c.method).into())))
+        .map(|c| {
+            CompletionCandidate::new(c.name)
+                .help(Some(format!("{} via {}", c.secret_name, c.method).into()))
+        })
         .collect()
 }
 
@@ -184,7 +203,10 @@ where
     F: FnOnce(kube::Client, String) -> Fut,
     Fut: std::future::Future<Output = Vec<CompletionCandidate>>,
 {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
         return Vec::new();
     };
     runtime.block_on(async move {
@@ -192,11 +214,16 @@ where
         let config = typed_config();
         let work = async {
             let conn = cluster.connect().await.ok()?;
-            let scope = cluster.namespace_scope(false, Some(&conn.kubeconfig), Some(&config.namespace));
+            let scope =
+                cluster.namespace_scope(false, Some(&conn.kubeconfig), Some(&config.namespace));
             let namespace = scope.as_option().unwrap_or("default").to_string();
             Some(list(conn.client, namespace).await)
         };
-        tokio::time::timeout(Duration::from_secs(2), work).await.ok().flatten().unwrap_or_default()
+        tokio::time::timeout(Duration::from_secs(2), work)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     })
 }
 
@@ -209,9 +236,45 @@ pub fn pod_candidates(label_selector: Option<&'static str>) -> Vec<CompletionCan
         if let Some(sel) = label_selector {
             params = params.labels(sel);
         }
-        let Ok(list) = pods.list_metadata(&params).await else { return Vec::new() };
-        list.items.into_iter().filter_map(|p| p.metadata.name).map(CompletionCandidate::new).collect()
+        let Ok(list) = pods.list_metadata(&params).await else {
+            return Vec::new();
+        };
+        list.items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .map(CompletionCandidate::new)
+            .collect()
     })
+}
+
+/// Certificate names: the configuration's, then the `kubernetes.io/tls` Secrets in the
+/// typed namespace.
+pub fn certificate_candidates() -> Vec<CompletionCandidate> {
+    use k8s_openapi::api::core::v1::Secret;
+    let mut candidates = configured_certificate_candidates();
+    candidates.extend(cluster_candidates(|client, namespace| async move {
+        let secrets: kube::Api<Secret> = kube::Api::namespaced(client, &namespace);
+        let params = kube::api::ListParams::default().fields("type=kubernetes.io/tls");
+        let Ok(list) = secrets.list_metadata(&params).await else {
+            return Vec::new();
+        };
+        list.items
+            .into_iter()
+            .filter_map(|s| s.metadata.name)
+            .map(|n| CompletionCandidate::new(n).help(Some("TLS Secret".into())))
+            .collect()
+    }));
+    candidates
+}
+
+/// Pods that can be debugged, in the typed namespace.
+pub fn target_candidates() -> Vec<CompletionCandidate> {
+    pod_candidates(None)
+}
+
+/// The debug sessions `kubectl debugpod` started, in the typed namespace.
+pub fn debug_session_candidates() -> Vec<CompletionCandidate> {
+    pod_candidates(Some("app.kubernetes.io/managed-by=kubectl-debugpod"))
 }
 
 #[cfg(test)]
@@ -220,22 +283,51 @@ mod tests {
 
     #[test]
     fn recognises_completer_names() {
-        assert_eq!(completer_plugin_name(OsStr::new("/usr/bin/kubectl_complete-certs")).as_deref(), Some("certs"));
-        assert_eq!(completer_plugin_name(OsStr::new("kubectl_complete-rflush.exe")).as_deref(), Some("rflush"));
-        assert_eq!(completer_plugin_name(OsStr::new("/usr/bin/kubectl-certs")), None);
+        assert_eq!(
+            completer_plugin_name(OsStr::new("/usr/bin/kubectl_complete-certs")).as_deref(),
+            Some("certs")
+        );
+        assert_eq!(
+            completer_plugin_name(OsStr::new("kubectl_complete-rflush.exe")).as_deref(),
+            Some("rflush")
+        );
+        assert_eq!(
+            completer_plugin_name(OsStr::new("/usr/bin/kubectl-certs")),
+            None
+        );
     }
 
     #[test]
     fn reads_typed_flags() {
-        let args: Vec<String> = ["flush", "-n", "prod", "--context=ctx", "--config", "/c.yaml", "x"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(flag_value_in(&args, "namespace", Some('n')).as_deref(), Some("prod"));
-        assert_eq!(flag_value_in(&args, "context", None).as_deref(), Some("ctx"));
-        assert_eq!(flag_value_in(&args, "config", None).as_deref(), Some("/c.yaml"));
+        let args: Vec<String> = [
+            "flush",
+            "-n",
+            "prod",
+            "--context=ctx",
+            "--config",
+            "/c.yaml",
+            "x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            flag_value_in(&args, "namespace", Some('n')).as_deref(),
+            Some("prod")
+        );
+        assert_eq!(
+            flag_value_in(&args, "context", None).as_deref(),
+            Some("ctx")
+        );
+        assert_eq!(
+            flag_value_in(&args, "config", None).as_deref(),
+            Some("/c.yaml")
+        );
         let args: Vec<String> = vec!["-nprod".into()];
-        assert_eq!(flag_value_in(&args, "namespace", Some('n')).as_deref(), Some("prod"));
+        assert_eq!(
+            flag_value_in(&args, "namespace", Some('n')).as_deref(),
+            Some("prod")
+        );
         assert_eq!(flag_value_in(&args, "kubeconfig", None), None);
     }
 

@@ -24,6 +24,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match &cli.command {
         Command::Config(cmd) => Ok(cmd.run(g, &mut stdout)?),
+        Command::Completion(args) => {
+            shared::completion::print_script(
+                <crate::cli::Cli as clap::CommandFactory>::command(),
+                args.shell,
+                &mut stdout,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rbac(args) => rbac::run(args, g, &mut stdout),
         Command::List(args) => list::run(args, g, &mut stdout).await,
         Command::Check(args) => check::run(args, g, &mut stdout).await,

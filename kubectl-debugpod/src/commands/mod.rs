@@ -79,6 +79,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout();
     match &cli.command {
         Command::Config(cmd) => Ok(cmd.run(&cli.global, &mut stdout)?),
+        Command::Completion(args) => {
+            shared::completion::print_script(
+                <crate::cli::Cli as clap::CommandFactory>::command(),
+                args.shell,
+                &mut stdout,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rbac { commands } => rbac::run(&cli, commands, &mut stdout),
         Command::List {
             sessions,

@@ -25,6 +25,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match &cli.command {
         Command::Config(cmd) => Ok(cmd.run(&cli.global, &mut stdout)?),
+        Command::Completion(args) => {
+            shared::completion::print_script(
+                <crate::cli::Cli as clap::CommandFactory>::command(),
+                args.shell,
+                &mut stdout,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::List(args) => list::run(&cli.global, args, &mut stdout),
         Command::Stats(args) => stats::run(&cli.global, &cli.redis, args, &mut stdout).await,
         Command::Count(args) => count::run(&cli.global, &cli.redis, args, &mut stdout).await,

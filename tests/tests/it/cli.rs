@@ -7,7 +7,10 @@ use kubectl_ops_tests::plugin;
 const PLUGINS: [&str; 3] = ["certs", "rflush", "debugpod"];
 
 fn run(name: &str, args: &[&str]) -> Output {
-    plugin(&format!("kubectl-{name}")).args(args).output().expect("run plugin")
+    plugin(&format!("kubectl-{name}"))
+        .args(args)
+        .output()
+        .expect("run plugin")
 }
 
 fn stdout(o: &Output) -> String {
@@ -24,8 +27,18 @@ fn help_reads_like_a_kubectl_plugin() {
         let out = run(name, &["--help"]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
         let text = stdout(&out);
-        assert!(text.contains(&format!("Usage: kubectl {name} [OPTIONS] <COMMAND>")), "{name}: {text}");
-        for flag in ["--kubeconfig", "--context", "--namespace", "--request-timeout", "--as <USER>", "--config"] {
+        assert!(
+            text.contains(&format!("Usage: kubectl {name} [OPTIONS] <COMMAND>")),
+            "{name}: {text}"
+        );
+        for flag in [
+            "--kubeconfig",
+            "--context",
+            "--namespace",
+            "--request-timeout",
+            "--as <USER>",
+            "--config",
+        ] {
             assert!(text.contains(flag), "{name} --help lacks {flag}");
         }
     }
@@ -36,7 +49,10 @@ fn version_names_the_binary() {
     for name in PLUGINS {
         let out = run(name, &["--version"]);
         assert!(out.status.success());
-        assert_eq!(stdout(&out).trim(), format!("kubectl-{name} {}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            stdout(&out).trim(),
+            format!("kubectl-{name} {}", env!("CARGO_PKG_VERSION"))
+        );
     }
 }
 
@@ -81,12 +97,18 @@ fn bad_config_is_one_error_line_with_file_and_line_and_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yaml");
     std::fs::write(&file, "namespace: a\nbakup_dir: /tmp\n").unwrap();
-    let out = run("debugpod", &["--config", file.to_str().unwrap(), "config", "view"]);
+    let out = run(
+        "debugpod",
+        &["--config", file.to_str().unwrap(), "config", "view"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 2, "error + hint: {err}");
-    assert!(lines[0].starts_with(&format!("error: config file {}, line 2: ", file.display())), "{err}");
+    assert!(
+        lines[0].starts_with(&format!("error: config file {}, line 2: ", file.display())),
+        "{err}"
+    );
     assert!(lines[0].contains("bakup_dir"), "{err}");
     assert!(lines[1].starts_with("hint: "), "{err}");
     assert!(stdout(&out).is_empty());
@@ -127,7 +149,74 @@ fn closed_stdout_is_not_an_error() {
     drop(child.stdout.take());
     let status = child.wait().unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(status.success(), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Runs a plugin under its kubectl completion name, as kubectl ≥ 1.26 does for `kubectl NAME <TAB>`.
+fn complete(name: &str, words: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join(format!("kubectl_complete-{name}"));
+    std::os::unix::fs::symlink(
+        kubectl_ops_tests::bin_path(&format!("kubectl-{name}")),
+        &link,
+    )
+    .unwrap();
+    let out = std::process::Command::new(&link)
+        .args(words)
+        .env("KUBECONFIG", dir.path().join("no-kubeconfig"))
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env_remove("KUBECTL_OPS_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn kubectl_completion_protocol_lists_subcommands_then_the_directive() {
+    let text = complete("rflush", &["fl"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.iter().any(|l| l.starts_with("flush\t")), "{text}");
+    assert_eq!(lines.last(), Some(&":4"), "{text}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("stats")),
+        "only matches of the typed prefix: {text}"
+    );
+}
+
+#[test]
+fn kubectl_completion_offers_cache_types_and_configured_certificates() {
+    let text = complete("rflush", &["flush", "market"]);
+    assert!(
+        text.lines().any(|l| l.starts_with("market-data\t")),
+        "{text}"
+    );
+    let text = complete("certs", &["rotate", ""]);
+    for name in [
+        "api-gateway",
+        "core-engine",
+        "market-intel-ca",
+        "api-gateway-mtls",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{name}\t"))),
+            "{name}: {text}"
+        );
+    }
+}
+
+#[test]
+fn completion_scripts_name_the_plugin_binary() {
+    for name in PLUGINS {
+        let out = run(name, &["completion", "bash"]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert!(stdout(&out).contains(&format!("kubectl-{name}")), "{name}");
+    }
 }
