@@ -34,8 +34,17 @@ impl GlobalArgs {
     }
 
     /// The namespace scope: `-A`, `-n`, the context's namespace, the config's, `default`.
-    pub fn namespace_scope(&self, all_namespaces: bool, conn: &Connection, config: &LoadedConfig) -> NamespaceScope {
-        self.cluster.namespace_scope(all_namespaces, Some(&conn.kubeconfig), Some(&config.config.namespace))
+    pub fn namespace_scope(
+        &self,
+        all_namespaces: bool,
+        conn: &Connection,
+        config: &LoadedConfig,
+    ) -> NamespaceScope {
+        self.cluster.namespace_scope(
+            all_namespaces,
+            Some(&conn.kubeconfig),
+            Some(&config.config.namespace),
+        )
     }
 }
 
@@ -60,9 +69,16 @@ impl ConfigCommand {
     pub fn run(&self, global: &GlobalArgs, out: &mut dyn Write) -> Result<ExitCode> {
         match self {
             ConfigCommand::View { defaults: true, .. } => write_str(out, DEFAULT_CONFIG_YAML)?,
-            ConfigCommand::View { defaults: false, output } => {
+            ConfigCommand::View {
+                defaults: false,
+                output,
+            } => {
                 let loaded = global.load_config()?;
-                let format = if *output == OutputFormat::Json { OutputFormat::Json } else { OutputFormat::Yaml };
+                let format = if *output == OutputFormat::Json {
+                    OutputFormat::Json
+                } else {
+                    OutputFormat::Yaml
+                };
                 print_structured(out, format, &loaded.config)?;
             }
             ConfigCommand::Path => {
@@ -86,7 +102,10 @@ where
     F: std::future::Future<Output = std::result::Result<ExitCode, E>>,
     E: AsRef<dyn std::error::Error + Send + Sync + 'static>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => return crate::exit::report(&err),
     };

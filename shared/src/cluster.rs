@@ -121,17 +121,24 @@ impl LoadedKubeconfig {
 
 /// The kubeconfig files kubectl would read: `--kubeconfig`, else every existing entry of
 /// `KUBECONFIG` (a path list), else `~/.kube/config`.
-pub fn kubeconfig_paths(flag: Option<&Path>, env: Option<&std::ffi::OsStr>, home: Option<&Path>) -> Vec<PathBuf> {
+pub fn kubeconfig_paths(
+    flag: Option<&Path>,
+    env: Option<&std::ffi::OsStr>,
+    home: Option<&Path>,
+) -> Vec<PathBuf> {
     if let Some(path) = flag {
         return vec![path.to_path_buf()];
     }
     if let Some(value) = env {
-        let paths: Vec<PathBuf> = std::env::split_paths(value).filter(|p| !p.as_os_str().is_empty()).collect();
+        let paths: Vec<PathBuf> = std::env::split_paths(value)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
         if !paths.is_empty() {
             return paths;
         }
     }
-    home.map(|h| vec![h.join(".kube").join("config")]).unwrap_or_default()
+    home.map(|h| vec![h.join(".kube").join("config")])
+        .unwrap_or_default()
 }
 
 /// Reads and merges kubeconfig files (the first file to set a value wins, as in kubectl)
@@ -139,17 +146,31 @@ pub fn kubeconfig_paths(flag: Option<&Path>, env: Option<&std::ffi::OsStr>, home
 ///
 /// With `explicit` (from `--kubeconfig`) every file must exist; otherwise missing files
 /// are skipped, as kubectl skips missing `KUBECONFIG` entries.
-pub fn read_kubeconfigs(candidates: &[PathBuf], explicit: bool, context: Option<&str>) -> Result<LoadedKubeconfig> {
-    let existing: Vec<PathBuf> =
-        if explicit { candidates.to_vec() } else { candidates.iter().filter(|p| p.exists()).cloned().collect() };
+pub fn read_kubeconfigs(
+    candidates: &[PathBuf],
+    explicit: bool,
+    context: Option<&str>,
+) -> Result<LoadedKubeconfig> {
+    let existing: Vec<PathBuf> = if explicit {
+        candidates.to_vec()
+    } else {
+        candidates.iter().filter(|p| p.exists()).cloned().collect()
+    };
     if existing.is_empty() {
-        return Err(Error::KubeconfigMissing { paths: candidates.to_vec() });
+        return Err(Error::KubeconfigMissing {
+            paths: candidates.to_vec(),
+        });
     }
     let mut merged = Kubeconfig::default();
     for path in &existing {
-        let next = Kubeconfig::read_from(path)
-            .map_err(|source| Error::KubeconfigRead { paths: vec![path.clone()], source })?;
-        merged = merged.merge(next).map_err(|source| Error::KubeconfigRead { paths: existing.clone(), source })?;
+        let next = Kubeconfig::read_from(path).map_err(|source| Error::KubeconfigRead {
+            paths: vec![path.clone()],
+            source,
+        })?;
+        merged = merged.merge(next).map_err(|source| Error::KubeconfigRead {
+            paths: existing.clone(),
+            source,
+        })?;
     }
     if let Some(name) = context
         && !merged.contexts.iter().any(|c| c.name == name)
@@ -159,8 +180,14 @@ pub fn read_kubeconfigs(candidates: &[PathBuf], explicit: bool, context: Option<
             known: merged.contexts.iter().map(|c| c.name.clone()).collect(),
         });
     }
-    let context = context.map(str::to_string).or_else(|| merged.current_context.clone());
-    Ok(LoadedKubeconfig { kubeconfig: merged, sources: existing, context })
+    let context = context
+        .map(str::to_string)
+        .or_else(|| merged.current_context.clone());
+    Ok(LoadedKubeconfig {
+        kubeconfig: merged,
+        sources: existing,
+        context,
+    })
 }
 
 impl ClusterArgs {
@@ -169,8 +196,13 @@ impl ClusterArgs {
     pub fn load_kubeconfig(&self) -> Result<LoadedKubeconfig> {
         let env = std::env::var_os("KUBECONFIG");
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        let candidates = kubeconfig_paths(self.kubeconfig.as_deref(), env.as_deref(), home.as_deref());
-        read_kubeconfigs(&candidates, self.kubeconfig.is_some(), self.context.as_deref())
+        let candidates =
+            kubeconfig_paths(self.kubeconfig.as_deref(), env.as_deref(), home.as_deref());
+        read_kubeconfigs(
+            &candidates,
+            self.kubeconfig.is_some(),
+            self.context.as_deref(),
+        )
     }
 
     /// The namespace scope for this invocation (see [`resolve_namespace`]).
@@ -220,7 +252,10 @@ impl ClusterArgs {
         let loaded = self.load_kubeconfig()?;
         let config = self.client_config(&loaded).await?;
         let client = kube::Client::try_from(config).map_err(Error::Client)?;
-        Ok(Connection { client, kubeconfig: loaded })
+        Ok(Connection {
+            client,
+            kubeconfig: loaded,
+        })
     }
 }
 
@@ -246,9 +281,18 @@ mod tests {
     #[test]
     fn namespace_precedence_flag_then_context_then_config_then_default() {
         let one = |s: &str| NamespaceScope::One(s.to_string());
-        assert_eq!(resolve_namespace(false, Some("flag"), Some("ctx"), Some("cfg")), one("flag"));
-        assert_eq!(resolve_namespace(false, None, Some("ctx"), Some("cfg")), one("ctx"));
-        assert_eq!(resolve_namespace(false, None, None, Some("cfg")), one("cfg"));
+        assert_eq!(
+            resolve_namespace(false, Some("flag"), Some("ctx"), Some("cfg")),
+            one("flag")
+        );
+        assert_eq!(
+            resolve_namespace(false, None, Some("ctx"), Some("cfg")),
+            one("ctx")
+        );
+        assert_eq!(
+            resolve_namespace(false, None, None, Some("cfg")),
+            one("cfg")
+        );
         assert_eq!(resolve_namespace(false, None, None, None), one("default"));
     }
 
@@ -264,7 +308,11 @@ mod tests {
 
     #[test]
     fn kubeconfig_env_is_a_path_list() {
-        let paths = kubeconfig_paths(None, Some(std::ffi::OsStr::new("/a::/b")), Some(Path::new("/h")));
+        let paths = kubeconfig_paths(
+            None,
+            Some(std::ffi::OsStr::new("/a::/b")),
+            Some(Path::new("/h")),
+        );
         assert_eq!(paths, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
     }
 
@@ -274,10 +322,17 @@ mod tests {
         assert_eq!(paths, vec![PathBuf::from("/h/.kube/config")]);
     }
 
-    fn write_kubeconfig(dir: &Path, file: &str, current: &str, contexts: &[(&str, Option<&str>)]) -> PathBuf {
-        let mut yaml = format!("apiVersion: v1\nkind: Config\ncurrent-context: {current}\nclusters:\n");
+    fn write_kubeconfig(
+        dir: &Path,
+        file: &str,
+        current: &str,
+        contexts: &[(&str, Option<&str>)],
+    ) -> PathBuf {
+        let mut yaml =
+            format!("apiVersion: v1\nkind: Config\ncurrent-context: {current}\nclusters:\n");
         for (name, _) in contexts {
-            yaml += &format!("- name: {name}\n  cluster:\n    server: https://{name}.example:6443\n");
+            yaml +=
+                &format!("- name: {name}\n  cluster:\n    server: https://{name}.example:6443\n");
         }
         yaml += "users:\n- name: u\n  user:\n    token: t\ncontexts:\n";
         for (name, ns) in contexts {
@@ -294,7 +349,12 @@ mod tests {
     #[test]
     fn two_contexts_current_and_selected() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_kubeconfig(dir.path(), "config", "prod", &[("prod", Some("payments")), ("dev", None)]);
+        let path = write_kubeconfig(
+            dir.path(),
+            "config",
+            "prod",
+            &[("prod", Some("payments")), ("dev", None)],
+        );
         let loaded = read_kubeconfigs(std::slice::from_ref(&path), true, None).unwrap();
         assert_eq!(loaded.context.as_deref(), Some("prod"));
         assert_eq!(loaded.context_namespace(), Some("payments"));
@@ -306,22 +366,40 @@ mod tests {
     #[test]
     fn unknown_context_lists_the_known_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_kubeconfig(dir.path(), "config", "prod", &[("prod", None), ("dev", None)]);
+        let path = write_kubeconfig(
+            dir.path(),
+            "config",
+            "prod",
+            &[("prod", None), ("dev", None)],
+        );
         let err = read_kubeconfigs(&[path], true, Some("stage")).unwrap_err();
-        assert_eq!(err.to_string(), r#"context "stage" not found in kubeconfig (known: prod, dev)"#);
+        assert_eq!(
+            err.to_string(),
+            r#"context "stage" not found in kubeconfig (known: prod, dev)"#
+        );
     }
 
     #[test]
     fn kubeconfig_list_merges_first_wins_and_skips_missing() {
         let dir = tempfile::tempdir().unwrap();
         let a = write_kubeconfig(dir.path(), "a", "alpha", &[("alpha", Some("ns-a"))]);
-        let b = write_kubeconfig(dir.path(), "b", "beta", &[("beta", Some("ns-b")), ("alpha", Some("ignored"))]);
+        let b = write_kubeconfig(
+            dir.path(),
+            "b",
+            "beta",
+            &[("beta", Some("ns-b")), ("alpha", Some("ignored"))],
+        );
         let missing = dir.path().join("missing");
         let loaded = read_kubeconfigs(&[missing, a, b], false, None).unwrap();
         assert_eq!(loaded.sources.len(), 2);
         assert_eq!(loaded.context.as_deref(), Some("alpha"));
         assert_eq!(loaded.context_namespace(), Some("ns-a"));
-        let names: Vec<_> = loaded.kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<_> = loaded
+            .kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(names, ["alpha", "beta"]);
     }
 
@@ -337,7 +415,12 @@ mod tests {
     #[tokio::test]
     async fn client_config_applies_context_and_impersonation() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_kubeconfig(dir.path(), "config", "prod", &[("prod", None), ("dev", None)]);
+        let path = write_kubeconfig(
+            dir.path(),
+            "config",
+            "prod",
+            &[("prod", None), ("dev", None)],
+        );
         let args = ClusterArgs {
             kubeconfig: Some(path),
             context: Some("dev".into()),
@@ -350,7 +433,10 @@ mod tests {
         let config = args.client_config(&loaded).await.unwrap();
         assert_eq!(config.cluster_url.to_string(), "https://dev.example:6443/");
         assert_eq!(config.auth_info.impersonate.as_deref(), Some("alice"));
-        assert_eq!(config.auth_info.impersonate_groups, Some(vec!["ops".to_string()]));
+        assert_eq!(
+            config.auth_info.impersonate_groups,
+            Some(vec!["ops".to_string()])
+        );
         assert_eq!(config.read_timeout, Some(Duration::from_secs(7)));
     }
 }

@@ -63,7 +63,9 @@ static DECISION: OnceLock<(bool, bool)> = OnceLock::new();
 fn decision() -> (bool, bool) {
     *DECISION.get_or_init(|| {
         let no_color = std::env::var("NO_COLOR").ok();
-        let force = std::env::var("FORCE_COLOR").ok().or_else(|| std::env::var("CLICOLOR_FORCE").ok());
+        let force = std::env::var("FORCE_COLOR")
+            .ok()
+            .or_else(|| std::env::var("CLICOLOR_FORCE").ok());
         let term = std::env::var("TERM").ok();
         let for_stream = |is_terminal| {
             decide(ColorEnv {
@@ -73,7 +75,10 @@ fn decision() -> (bool, bool) {
                 is_terminal,
             })
         };
-        (for_stream(std::io::stdout().is_terminal()), for_stream(std::io::stderr().is_terminal()))
+        (
+            for_stream(std::io::stdout().is_terminal()),
+            for_stream(std::io::stderr().is_terminal()),
+        )
     })
 }
 
@@ -112,22 +117,44 @@ mod tests {
 
     #[test]
     fn no_color_wins_over_everything() {
-        let env = ColorEnv { no_color: Some("1"), force_color: Some("1"), term: None, is_terminal: true };
+        let env = ColorEnv {
+            no_color: Some("1"),
+            force_color: Some("1"),
+            term: None,
+            is_terminal: true,
+        };
         assert!(!decide(env));
     }
 
     #[test]
     fn empty_no_color_is_ignored() {
-        let env = ColorEnv { no_color: Some(""), is_terminal: true, ..Default::default() };
+        let env = ColorEnv {
+            no_color: Some(""),
+            is_terminal: true,
+            ..Default::default()
+        };
         assert!(decide(env));
     }
 
     #[test]
     fn terminal_decides_unless_forced_or_dumb() {
-        assert!(!decide(ColorEnv { is_terminal: false, ..Default::default() }));
-        assert!(decide(ColorEnv { force_color: Some("1"), ..Default::default() }));
-        assert!(!decide(ColorEnv { force_color: Some("0"), ..Default::default() }));
-        assert!(!decide(ColorEnv { term: Some("dumb"), is_terminal: true, ..Default::default() }));
+        assert!(!decide(ColorEnv {
+            is_terminal: false,
+            ..Default::default()
+        }));
+        assert!(decide(ColorEnv {
+            force_color: Some("1"),
+            ..Default::default()
+        }));
+        assert!(!decide(ColorEnv {
+            force_color: Some("0"),
+            ..Default::default()
+        }));
+        assert!(!decide(ColorEnv {
+            term: Some("dumb"),
+            is_terminal: true,
+            ..Default::default()
+        }));
     }
 
     #[test]

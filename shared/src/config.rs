@@ -31,7 +31,9 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     /// Loads the configuration: the embedded defaults, overridden by the file found.
     pub fn load(&self) -> Result<LoadedConfig> {
-        let env = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = std::env::var_os(CONFIG_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         let xdg = std::env::var_os("XDG_CONFIG_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -40,7 +42,10 @@ impl ConfigArgs {
         match (self.config.clone().or(env), xdg) {
             (Some(explicit), _) => load_file(&explicit),
             (None, Some(default_path)) if default_path.exists() => load_file(&default_path),
-            _ => Ok(LoadedConfig { config: Config::default(), source: None }),
+            _ => Ok(LoadedConfig {
+                config: Config::default(),
+                source: None,
+            }),
         }
     }
 }
@@ -186,7 +191,12 @@ fn cert(name: &str, secret_name: &str, method: IssueMethod) -> CertificateEntry 
 }
 
 fn cache(name: &str, pattern: &str, description: &str) -> CacheType {
-    CacheType { name: name.into(), pattern: pattern.into(), backup: true, description: description.into() }
+    CacheType {
+        name: name.into(),
+        pattern: pattern.into(),
+        backup: true,
+        description: description.into(),
+    }
 }
 
 /// The runbook's defaults. [`DEFAULT_CONFIG_YAML`] shows the same values (a test keeps the
@@ -237,14 +247,22 @@ impl Default for VaultSettings {
 
 impl Default for RedisSettings {
     fn default() -> Self {
-        RedisSettings { target: "statefulset/redis".into(), port: 6379, password_secret: None, url: None }
+        RedisSettings {
+            target: "statefulset/redis".into(),
+            port: 6379,
+            password_secret: None,
+            url: None,
+        }
     }
 }
 
 impl Config {
     /// Looks a certificate up by its short name or its Secret name.
     pub fn certificate(&self, name: &str) -> Option<&CertificateEntry> {
-        self.certificates.iter().find(|c| c.name == name).or_else(|| self.certificates.iter().find(|c| c.secret_name == name))
+        self.certificates
+            .iter()
+            .find(|c| c.name == name)
+            .or_else(|| self.certificates.iter().find(|c| c.secret_name == name))
     }
 
     /// Looks a cache type up by name.
@@ -258,10 +276,16 @@ impl Config {
         let mut seen = HashSet::new();
         for (i, c) in self.certificates.iter().enumerate() {
             if c.name.is_empty() || c.secret_name.is_empty() {
-                return Err((format!("certificates[{i}]"), "name and secret_name must not be empty".into()));
+                return Err((
+                    format!("certificates[{i}]"),
+                    "name and secret_name must not be empty".into(),
+                ));
             }
             if !seen.insert(&c.name) {
-                return Err((format!("certificates[{i}].name"), format!("duplicate certificate name {:?}", c.name)));
+                return Err((
+                    format!("certificates[{i}].name"),
+                    format!("duplicate certificate name {:?}", c.name),
+                ));
             }
         }
         let mut seen = HashSet::new();
@@ -270,10 +294,16 @@ impl Config {
                 return Err((format!("cache_types[{i}].name"), "must not be empty".into()));
             }
             if c.pattern.is_empty() {
-                return Err((format!("cache_types[{i}].pattern"), "must not be empty".into()));
+                return Err((
+                    format!("cache_types[{i}].pattern"),
+                    "must not be empty".into(),
+                ));
             }
             if !seen.insert(&c.name) {
-                return Err((format!("cache_types[{i}].name"), format!("duplicate cache type name {:?}", c.name)));
+                return Err((
+                    format!("cache_types[{i}].name"),
+                    format!("duplicate cache type name {:?}", c.name),
+                ));
             }
         }
         if self.debug_ttl.is_zero() {
@@ -293,11 +323,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
         line: err.location().map(|l| l.line() as usize).filter(|l| *l > 0),
         message: first_line(&err.to_string()),
     })?;
-    config.validate().map_err(|(field, message)| Error::Config {
-        path: path.to_path_buf(),
-        line: find_line_of_field(text, &field),
-        message: format!("{field}: {message}"),
-    })?;
+    config
+        .validate()
+        .map_err(|(field, message)| Error::Config {
+            path: path.to_path_buf(),
+            line: find_line_of_field(text, &field),
+            message: format!("{field}: {message}"),
+        })?;
     Ok(config)
 }
 
@@ -308,20 +340,31 @@ pub fn load_file(path: &Path) -> Result<LoadedConfig> {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(LoadedConfig { config: parse(&text, path)?, source: Some(path.to_path_buf()) })
+    Ok(LoadedConfig {
+        config: parse(&text, path)?,
+        source: Some(path.to_path_buf()),
+    })
 }
 
 /// serde-saphyr's messages may carry a rendered snippet; keep the headline.
 fn first_line(message: &str) -> String {
-    let line = message.lines().find(|l| !l.trim().is_empty()).unwrap_or(message).trim();
+    let line = message
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(message)
+        .trim();
     line.strip_prefix("error: ").unwrap_or(line).to_string()
 }
 
 /// Best effort: the line of the `index`-th list item for `list[index].field`, or of `key:`.
 fn find_line_of_field(text: &str, field: &str) -> Option<usize> {
     let (top, rest) = field.split_once('[').unwrap_or((field, ""));
-    let top_line = text.lines().position(|l| l.starts_with(&format!("{top}:")))?;
-    let Some((index, _)) = rest.split_once(']') else { return Some(top_line + 1) };
+    let top_line = text
+        .lines()
+        .position(|l| l.starts_with(&format!("{top}:")))?;
+    let Some((index, _)) = rest.split_once(']') else {
+        return Some(top_line + 1);
+    };
     let index: usize = index.parse().ok()?;
     text.lines()
         .enumerate()
@@ -351,7 +394,9 @@ mod seconds_or_duration {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         match Raw::deserialize(d)? {
             Raw::Seconds(secs) => Ok(Duration::from_secs(secs)),
-            Raw::Text(text) => crate::duration::parse_duration(&text).map_err(serde::de::Error::custom),
+            Raw::Text(text) => {
+                crate::duration::parse_duration(&text).map_err(serde::de::Error::custom)
+            }
         }
     }
 }
@@ -373,17 +418,29 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.namespace, "market-intel-brain");
         assert_eq!(c.debug_ttl, Duration::from_secs(3600));
-        let certs: Vec<_> = c.certificates.iter().map(|c| (c.name.as_str(), c.secret_name.as_str(), c.method)).collect();
+        let certs: Vec<_> = c
+            .certificates
+            .iter()
+            .map(|c| (c.name.as_str(), c.secret_name.as_str(), c.method))
+            .collect();
         assert_eq!(
             certs,
             [
                 ("api-gateway", "api-gateway-tls", IssueMethod::CertManager),
                 ("core-engine", "core-engine-tls", IssueMethod::CertManager),
                 ("market-intel-ca", "market-intel-ca", IssueMethod::Vault),
-                ("api-gateway-mtls", "api-gateway-mtls", IssueMethod::CertManager),
+                (
+                    "api-gateway-mtls",
+                    "api-gateway-mtls",
+                    IssueMethod::CertManager
+                ),
             ]
         );
-        let caches: Vec<_> = c.cache_types.iter().map(|c| (c.name.as_str(), c.pattern.as_str())).collect();
+        let caches: Vec<_> = c
+            .cache_types
+            .iter()
+            .map(|c| (c.name.as_str(), c.pattern.as_str()))
+            .collect();
         assert_eq!(
             caches,
             [
@@ -434,13 +491,18 @@ mod tests {
     fn unknown_field_names_file_line_and_field() {
         let err = parse_err("namespace: a\nbackup_dri: /tmp\n");
         let text = err.to_string();
-        assert!(text.starts_with("config file test.yaml, line 2: "), "{text}");
+        assert!(
+            text.starts_with("config file test.yaml, line 2: "),
+            "{text}"
+        );
         assert!(text.contains("backup_dri"), "{text}");
     }
 
     #[test]
     fn bad_value_names_the_line() {
-        let err = parse_err("namespace: a\ncertificates:\n  - name: x\n    secret_name: y\n    method: letsencrypt\n");
+        let err = parse_err(
+            "namespace: a\ncertificates:\n  - name: x\n    secret_name: y\n    method: letsencrypt\n",
+        );
         let text = err.to_string();
         assert!(text.contains("line 5"), "{text}");
         assert!(text.contains("letsencrypt"), "{text}");
@@ -448,7 +510,9 @@ mod tests {
 
     #[test]
     fn duplicate_names_are_rejected_with_their_line() {
-        let err = parse_err("cache_types:\n  - name: a\n    pattern: 'a:*'\n  - name: a\n    pattern: 'b:*'\n");
+        let err = parse_err(
+            "cache_types:\n  - name: a\n    pattern: 'a:*'\n  - name: a\n    pattern: 'b:*'\n",
+        );
         let text = err.to_string();
         assert!(text.contains("line 4"), "{text}");
         assert!(text.contains("duplicate cache type name \"a\""), "{text}");
@@ -457,21 +521,35 @@ mod tests {
     #[test]
     fn zero_ttl_is_rejected() {
         let text = parse_err("debug_ttl: 0\n").to_string();
-        assert!(text.contains("debug_ttl: must be greater than zero"), "{text}");
+        assert!(
+            text.contains("debug_ttl: must be greater than zero"),
+            "{text}"
+        );
     }
 
     #[test]
     fn certificate_lookup_by_name_or_secret() {
         let c = Config::default();
-        assert_eq!(c.certificate("api-gateway").unwrap().secret_name, "api-gateway-tls");
-        assert_eq!(c.certificate("core-engine-tls").unwrap().name, "core-engine");
+        assert_eq!(
+            c.certificate("api-gateway").unwrap().secret_name,
+            "api-gateway-tls"
+        );
+        assert_eq!(
+            c.certificate("core-engine-tls").unwrap().name,
+            "core-engine"
+        );
         assert!(c.certificate("nope").is_none());
     }
 
     #[test]
     fn explicit_missing_file_is_an_error() {
-        let args = ConfigArgs { config: Some(PathBuf::from("/nonexistent/kubectl-ops.yaml")) };
+        let args = ConfigArgs {
+            config: Some(PathBuf::from("/nonexistent/kubectl-ops.yaml")),
+        };
         let err = args.load().unwrap_err();
-        assert!(err.to_string().contains("cannot read config file /nonexistent/kubectl-ops.yaml"));
+        assert!(
+            err.to_string()
+                .contains("cannot read config file /nonexistent/kubectl-ops.yaml")
+        );
     }
 }

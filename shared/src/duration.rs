@@ -8,8 +8,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = text.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("invalid duration {text:?} ({e}); use e.g. 90s, 15m, 12h, 30d or 1h30m"))
+    humantime::parse_duration(text).map_err(|e| {
+        format!("invalid duration {text:?} ({e}); use e.g. 90s, 15m, 12h, 30d or 1h30m")
+    })
 }
 
 /// Formats a duration the way kubectl prints ages: `45s`, `12m`, `5h`, `3d`, `2y`.
@@ -30,7 +31,10 @@ mod tests {
 
     #[test]
     fn parses_units_and_bare_seconds() {
-        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5_400));
         assert_eq!(parse_duration("3600").unwrap(), Duration::from_secs(3_600));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));

@@ -134,7 +134,11 @@ pub enum Error {
 }
 
 fn path_list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn line_suffix(line: Option<usize>) -> String {
@@ -152,12 +156,18 @@ fn suggestion_suffix(suggestions: &[String]) -> String {
 impl Error {
     /// Builds an [`Error::Invalid`] with a hint.
     pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Invalid { message: message.into(), hint: Some(hint.into()) }
+        Error::Invalid {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
 
     /// Wraps a kube error with what was being done.
     pub fn kube(action: impl Into<String>, source: kube::Error) -> Self {
-        Error::Kube { action: action.into(), source }
+        Error::Kube {
+            action: action.into(),
+            source,
+        }
     }
 
     /// What the user can do about this error, if there is something useful to say.

@@ -50,7 +50,10 @@ pub fn find_hint(err: &(dyn StdError + 'static)) -> Option<String> {
         if let Some(hint) = e.downcast_ref::<Error>().and_then(Error::hint) {
             return Some(hint);
         }
-        if let Some(hint) = e.downcast_ref::<kube::Error>().and_then(crate::error::kube_hint) {
+        if let Some(hint) = e
+            .downcast_ref::<kube::Error>()
+            .and_then(crate::error::kube_hint)
+        {
             return Some(hint);
         }
         next = e.source();
@@ -62,7 +65,9 @@ pub fn find_hint(err: &(dyn StdError + 'static)) -> Option<String> {
 pub fn is_broken_pipe(err: &(dyn StdError + 'static)) -> bool {
     let mut next: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = next {
-        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
             return true;
         }
         next = e.source();
@@ -96,9 +101,16 @@ pub fn report(err: &(dyn StdError + 'static)) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
-    let mut text = format!("{} {}\n", paint(Stream::Stderr, Tone::Bad, "error:"), render_chain(err));
+    let mut text = format!(
+        "{} {}\n",
+        paint(Stream::Stderr, Tone::Bad, "error:"),
+        render_chain(err)
+    );
     if let Some(hint) = find_hint(err) {
-        text.push_str(&format!("{} {hint}\n", paint(Stream::Stderr, Tone::Accent, "hint:")));
+        text.push_str(&format!(
+            "{} {hint}\n",
+            paint(Stream::Stderr, Tone::Accent, "hint:")
+        ));
     }
     let _ = std::io::stderr().write_all(text.as_bytes());
     ExitCode::from(exit_code_for(err))
@@ -120,7 +132,10 @@ where
 
 /// Prints a `warning:` line on stderr.
 pub fn warn(message: impl std::fmt::Display) {
-    eprintln!("{} {message}", paint(Stream::Stderr, Tone::Warn, "warning:"));
+    eprintln!(
+        "{} {message}",
+        paint(Stream::Stderr, Tone::Warn, "warning:")
+    );
 }
 
 /// Prints a `hint:` line on stderr.
@@ -138,7 +153,9 @@ mod tests {
 
     #[test]
     fn chain_and_hint_print_once() {
-        let err = Outer(Error::NeedsConfirmation { action: "flush 10 keys".into() });
+        let err = Outer(Error::NeedsConfirmation {
+            action: "flush 10 keys".into(),
+        });
         let report = format_report(&err);
         assert_eq!(
             report,
@@ -154,7 +171,10 @@ mod tests {
             "Forbidden",
         )
         .with_code(403);
-        let err = Error::kube("list secrets in namespace \"x\"", kube::Error::Api(Box::new(status)));
+        let err = Error::kube(
+            "list secrets in namespace \"x\"",
+            kube::Error::Api(Box::new(status)),
+        );
         let report = format_report(&err);
         assert!(
             report.starts_with(
@@ -162,19 +182,30 @@ mod tests {
             ),
             "{report}"
         );
-        assert!(report.contains("hint: your user lacks the permission"), "{report}");
+        assert!(
+            report.contains("hint: your user lacks the permission"),
+            "{report}"
+        );
     }
 
     #[test]
     fn broken_pipe_is_detected_through_the_chain() {
         let err = Error::Output(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
         assert!(is_broken_pipe(&err));
-        assert!(!is_broken_pipe(&Error::Output(std::io::Error::other("disk full"))));
+        assert!(!is_broken_pipe(&Error::Output(std::io::Error::other(
+            "disk full"
+        ))));
     }
 
     #[test]
     fn usage_errors_exit_2() {
-        assert_eq!(exit_code_for(&Error::Usage { message: "x".into(), hint: None }), USAGE);
+        assert_eq!(
+            exit_code_for(&Error::Usage {
+                message: "x".into(),
+                hint: None
+            }),
+            USAGE
+        );
         assert_eq!(exit_code_for(&Error::invalid("x", "y")), FAILURE);
     }
 }

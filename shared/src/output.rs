@@ -61,7 +61,10 @@ impl Table {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Table { headers: headers.into_iter().map(Into::into).collect(), rows: Vec::new() }
+        Table {
+            headers: headers.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
     }
 
     /// Adds a row; missing cells render empty.
@@ -127,7 +130,11 @@ struct ListEnvelope<'a, T: Serialize> {
 
 /// Prints items in the requested format. Tables with no rows print nothing to `out`
 /// (callers say "No resources found" on stderr, like kubectl).
-pub fn print_list<T: Printable>(out: &mut dyn Write, format: OutputFormat, items: &[T]) -> Result<()> {
+pub fn print_list<T: Printable>(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    items: &[T],
+) -> Result<()> {
     match format {
         OutputFormat::Table | OutputFormat::Wide => {
             if items.is_empty() {
@@ -149,19 +156,29 @@ pub fn print_list<T: Printable>(out: &mut dyn Write, format: OutputFormat, items
             write_str(out, &text)
         }
         OutputFormat::Json | OutputFormat::Yaml => {
-            let envelope = ListEnvelope { api_version: LIST_API_VERSION, kind: format!("{}List", T::KIND), items };
+            let envelope = ListEnvelope {
+                api_version: LIST_API_VERSION,
+                kind: format!("{}List", T::KIND),
+                items,
+            };
             print_structured(out, format, &envelope)
         }
     }
 }
 
 /// Prints one value as JSON (pretty, trailing newline) or YAML.
-pub fn print_structured<T: Serialize + ?Sized>(out: &mut dyn Write, format: OutputFormat, value: &T) -> Result<()> {
+pub fn print_structured<T: Serialize + ?Sized>(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    value: &T,
+) -> Result<()> {
     let text = match format {
         OutputFormat::Yaml => to_yaml(value)?,
         _ => {
-            let mut s = serde_json::to_string_pretty(value)
-                .map_err(|e| Error::Serialize { format: "json", message: e.to_string() })?;
+            let mut s = serde_json::to_string_pretty(value).map_err(|e| Error::Serialize {
+                format: "json",
+                message: e.to_string(),
+            })?;
             s.push('\n');
             s
         }
@@ -172,13 +189,21 @@ pub fn print_structured<T: Serialize + ?Sized>(out: &mut dyn Write, format: Outp
 /// Serializes to YAML text.
 pub fn to_yaml<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     // Go through serde_json::Value so that YAML and JSON always show the same fields.
-    let json = serde_json::to_value(value).map_err(|e| Error::Serialize { format: "yaml", message: e.to_string() })?;
-    serde_saphyr::to_string(&json).map_err(|e| Error::Serialize { format: "yaml", message: e.to_string() })
+    let json = serde_json::to_value(value).map_err(|e| Error::Serialize {
+        format: "yaml",
+        message: e.to_string(),
+    })?;
+    serde_saphyr::to_string(&json).map_err(|e| Error::Serialize {
+        format: "yaml",
+        message: e.to_string(),
+    })
 }
 
 /// Writes text, mapping failures (including a closed pipe) to [`Error::Output`].
 pub fn write_str(out: &mut dyn Write, text: &str) -> Result<()> {
-    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(Error::Output)
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(Error::Output)
 }
 
 #[cfg(test)]
@@ -195,7 +220,11 @@ mod tests {
     impl Printable for Thing {
         const KIND: &'static str = "Thing";
         fn headers(wide: bool) -> Vec<&'static str> {
-            if wide { vec!["name", "days", "note"] } else { vec!["name", "days"] }
+            if wide {
+                vec!["name", "days", "note"]
+            } else {
+                vec!["name", "days"]
+            }
         }
         fn row(&self, wide: bool) -> Vec<String> {
             let mut r = vec![self.name.clone(), self.days.to_string()];
@@ -211,8 +240,16 @@ mod tests {
 
     fn things() -> Vec<Thing> {
         vec![
-            Thing { name: "api-gateway".into(), days: 12, note: "a".into() },
-            Thing { name: "ca".into(), days: 365, note: "bb".into() },
+            Thing {
+                name: "api-gateway".into(),
+                days: 12,
+                note: "a".into(),
+            },
+            Thing {
+                name: "ca".into(),
+                days: 365,
+                note: "bb".into(),
+            },
         ]
     }
 
@@ -224,7 +261,10 @@ mod tests {
 
     #[test]
     fn table_looks_like_kubectl() {
-        assert_eq!(render(OutputFormat::Table), "NAME          DAYS\napi-gateway   12\nca            365\n");
+        assert_eq!(
+            render(OutputFormat::Table),
+            "NAME          DAYS\napi-gateway   12\nca            365\n"
+        );
     }
 
     #[test]
@@ -252,7 +292,8 @@ mod tests {
     fn yaml_has_the_same_fields_as_json() {
         let yaml = render(OutputFormat::Yaml);
         let from_yaml: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
-        let from_json: serde_json::Value = serde_json::from_str(&render(OutputFormat::Json)).unwrap();
+        let from_json: serde_json::Value =
+            serde_json::from_str(&render(OutputFormat::Json)).unwrap();
         assert_eq!(from_yaml, from_json);
     }
 
@@ -266,9 +307,15 @@ mod tests {
     #[test]
     fn coloured_cells_keep_alignment() {
         let mut t = Table::new(["a", "b"]);
-        t.push([crate::color::apply(crate::color::Tone::Bad, "x"), "1".to_string()]);
+        t.push([
+            crate::color::apply(crate::color::Tone::Bad, "x"),
+            "1".to_string(),
+        ]);
         t.push(["long-value".to_string(), "2".to_string()]);
-        let plain: String = t.render().replace("\u{1b}[31m", "").replace("\u{1b}[39m", "");
+        let plain: String = t
+            .render()
+            .replace("\u{1b}[31m", "")
+            .replace("\u{1b}[39m", "");
         assert_eq!(plain, "A            B\nx            1\nlong-value   2\n");
     }
 }

@@ -53,7 +53,10 @@ impl FromStr for Target {
                     other => {
                         return Err(Error::Usage {
                             message: format!("unsupported target kind {other:?} in {s:?}"),
-                            hint: Some("use pod/NAME, svc/NAME, statefulset/NAME or deployment/NAME".into()),
+                            hint: Some(
+                                "use pod/NAME, svc/NAME, statefulset/NAME or deployment/NAME"
+                                    .into(),
+                            ),
                         });
                     }
                 };
@@ -66,7 +69,10 @@ impl FromStr for Target {
                 hint: Some("use pod/NAME, svc/NAME, statefulset/NAME or deployment/NAME".into()),
             });
         }
-        Ok(Target { kind, name: name.to_string() })
+        Ok(Target {
+            kind,
+            name: name.to_string(),
+        })
     }
 }
 
@@ -95,7 +101,11 @@ pub struct PodPort {
 
 impl fmt::Display for PodPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "pod/{}:{} (namespace {})", self.pod, self.port, self.namespace)
+        write!(
+            f,
+            "pod/{}:{} (namespace {})",
+            self.pod, self.port, self.namespace
+        )
     }
 }
 
@@ -115,23 +125,44 @@ async fn ready_pod_by_selector(pods: &Api<Pod>, selector: &str, what: &str) -> R
         .map_err(|e| Error::kube(format!("list pods of {what}"), e))?;
     let mut ready: Vec<Pod> = list.items.into_iter().filter(is_ready).collect();
     ready.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    ready.into_iter().next().ok_or_else(|| Error::invalid(format!("{what} has no ready pod"), "check it with `kubectl get pods`"))
+    ready.into_iter().next().ok_or_else(|| {
+        Error::invalid(
+            format!("{what} has no ready pod"),
+            "check it with `kubectl get pods`",
+        )
+    })
 }
 
 fn selector_string(labels: &std::collections::BTreeMap<String, String>) -> String {
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Finds the container port named `name` on the pod.
 fn named_port(pod: &Pod, name: &str) -> Option<u16> {
-    pod.spec.as_ref()?.containers.iter().flat_map(|c| c.ports.iter().flatten()).find_map(|p| {
-        (p.name.as_deref() == Some(name)).then(|| u16::try_from(p.container_port).ok()).flatten()
-    })
+    pod.spec
+        .as_ref()?
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .find_map(|p| {
+            (p.name.as_deref() == Some(name))
+                .then(|| u16::try_from(p.container_port).ok())
+                .flatten()
+        })
 }
 
 /// Resolves a target and a port (for Services, the Service port, mapped to its targetPort)
 /// to a ready pod and container port.
-pub async fn resolve(client: &kube::Client, namespace: &str, target: &Target, port: u16) -> Result<PodPort> {
+pub async fn resolve(
+    client: &kube::Client,
+    namespace: &str,
+    target: &Target,
+    port: u16,
+) -> Result<PodPort> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let not_found = |kind: &'static str, e: kube::Error| match &e {
         kube::Error::Api(s) if s.code == 404 => Error::NotFound {
@@ -144,27 +175,50 @@ pub async fn resolve(client: &kube::Client, namespace: &str, target: &Target, po
     };
     let (pod, port) = match target.kind {
         TargetKind::Pod => {
-            let pod = pods.get(&target.name).await.map_err(|e| not_found("pod", e))?;
+            let pod = pods
+                .get(&target.name)
+                .await
+                .map_err(|e| not_found("pod", e))?;
             if !is_ready(&pod) {
-                return Err(Error::invalid(format!("pod {} is not running and ready", target.name), "check it with `kubectl get pod`"));
+                return Err(Error::invalid(
+                    format!("pod {} is not running and ready", target.name),
+                    "check it with `kubectl get pod`",
+                ));
             }
             (pod, port)
         }
         TargetKind::StatefulSet | TargetKind::Deployment => {
             let labels = if target.kind == TargetKind::StatefulSet {
                 let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
-                let sts = api.get(&target.name).await.map_err(|e| not_found("statefulset", e))?;
-                sts.spec.and_then(|s| s.selector.match_labels).unwrap_or_default()
+                let sts = api
+                    .get(&target.name)
+                    .await
+                    .map_err(|e| not_found("statefulset", e))?;
+                sts.spec
+                    .and_then(|s| s.selector.match_labels)
+                    .unwrap_or_default()
             } else {
                 let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-                let d = api.get(&target.name).await.map_err(|e| not_found("deployment", e))?;
-                d.spec.and_then(|s| s.selector.match_labels).unwrap_or_default()
+                let d = api
+                    .get(&target.name)
+                    .await
+                    .map_err(|e| not_found("deployment", e))?;
+                d.spec
+                    .and_then(|s| s.selector.match_labels)
+                    .unwrap_or_default()
             };
-            (ready_pod_by_selector(&pods, &selector_string(&labels), &target.to_string()).await?, port)
+            (
+                ready_pod_by_selector(&pods, &selector_string(&labels), &target.to_string())
+                    .await?,
+                port,
+            )
         }
         TargetKind::Service => {
             let api: Api<Service> = Api::namespaced(client.clone(), namespace);
-            let svc = api.get(&target.name).await.map_err(|e| not_found("service", e))?;
+            let svc = api
+                .get(&target.name)
+                .await
+                .map_err(|e| not_found("service", e))?;
             let spec = svc.spec.unwrap_or_default();
             let selector = spec.selector.unwrap_or_default();
             if selector.is_empty() {
@@ -173,19 +227,32 @@ pub async fn resolve(client: &kube::Client, namespace: &str, target: &Target, po
                     "port-forward to one of its pods with --target pod/NAME",
                 ));
             }
-            let pod = ready_pod_by_selector(&pods, &selector_string(&selector), &target.to_string()).await?;
-            let svc_port = spec.ports.unwrap_or_default().into_iter().find(|p| p.port == i32::from(port));
+            let pod =
+                ready_pod_by_selector(&pods, &selector_string(&selector), &target.to_string())
+                    .await?;
+            let svc_port = spec
+                .ports
+                .unwrap_or_default()
+                .into_iter()
+                .find(|p| p.port == i32::from(port));
             let container_port = match svc_port.and_then(|p| p.target_port) {
                 Some(IntOrString::Int(n)) => u16::try_from(n).unwrap_or(port),
                 Some(IntOrString::String(name)) => named_port(&pod, &name).ok_or_else(|| {
-                    Error::invalid(format!("{target}: pod has no container port named {name:?}"), "check the Service's targetPort")
+                    Error::invalid(
+                        format!("{target}: pod has no container port named {name:?}"),
+                        "check the Service's targetPort",
+                    )
                 })?,
                 None => port,
             };
             (pod, container_port)
         }
     };
-    Ok(PodPort { namespace: namespace.to_string(), pod: pod.metadata.name.unwrap_or_default(), port })
+    Ok(PodPort {
+        namespace: namespace.to_string(),
+        pod: pod.metadata.name.unwrap_or_default(),
+        port,
+    })
 }
 
 /// One forwarded connection: read and write it like a TCP stream.
@@ -211,12 +278,18 @@ pub async fn connect(client: &kube::Client, target: &PodPort) -> Result<Forwarde
         .portforward(&target.pod, &[target.port])
         .await
         .map_err(|e| Error::kube(format!("port-forward to {target}"), e))?;
-    let stream = forwarder.take_stream(target.port).ok_or_else(|| Error::PortForward {
-        target: target.to_string(),
-        message: "the API server returned no stream".into(),
-    })?;
+    let stream = forwarder
+        .take_stream(target.port)
+        .ok_or_else(|| Error::PortForward {
+            target: target.to_string(),
+            message: "the API server returned no stream".into(),
+        })?;
     let error = forwarder.take_error(target.port).map(|f| Box::pin(f) as _);
-    Ok(Forwarded { stream, error, forwarder })
+    Ok(Forwarded {
+        stream,
+        error,
+        forwarder,
+    })
 }
 
 #[cfg(test)]
@@ -226,10 +299,22 @@ mod tests {
     #[test]
     fn parses_kubectl_style_targets() {
         let t: Target = "svc/redis".parse().unwrap();
-        assert_eq!(t, Target { kind: TargetKind::Service, name: "redis".into() });
-        assert_eq!("statefulset/redis".parse::<Target>().unwrap().kind, TargetKind::StatefulSet);
+        assert_eq!(
+            t,
+            Target {
+                kind: TargetKind::Service,
+                name: "redis".into()
+            }
+        );
+        assert_eq!(
+            "statefulset/redis".parse::<Target>().unwrap().kind,
+            TargetKind::StatefulSet
+        );
         assert_eq!("redis-0".parse::<Target>().unwrap().kind, TargetKind::Pod);
-        assert_eq!("deploy/api".parse::<Target>().unwrap().to_string(), "deployment/api");
+        assert_eq!(
+            "deploy/api".parse::<Target>().unwrap().to_string(),
+            "deployment/api"
+        );
     }
 
     #[test]

@@ -33,14 +33,22 @@ pub fn confirm(answer: Answer, action: &str, question: &str) -> Result<()> {
         return Ok(());
     }
     if !can_prompt() {
-        return Err(Error::NeedsConfirmation { action: action.to_string() });
+        return Err(Error::NeedsConfirmation {
+            action: action.to_string(),
+        });
     }
     let yes = dialoguer::Confirm::new()
         .with_prompt(question)
         .default(false)
         .interact()
         .map_err(|e| Error::Prompt(std::io::Error::other(e)))?;
-    if yes { Ok(()) } else { Err(Error::Declined { action: action.to_string() }) }
+    if yes {
+        Ok(())
+    } else {
+        Err(Error::Declined {
+            action: action.to_string(),
+        })
+    }
 }
 
 /// For the most dangerous steps: the user must type `expected` (e.g. the database address).
@@ -51,12 +59,20 @@ pub fn confirm_typed(answer: Answer, action: &str, question: &str, expected: &st
         return Ok(());
     }
     if !can_prompt() {
-        return Err(Error::NeedsConfirmation { action: action.to_string() });
+        return Err(Error::NeedsConfirmation {
+            action: action.to_string(),
+        });
     }
     let typed: String = dialoguer::Input::new()
         .with_prompt(format!("{question}\nType {expected:?} to confirm"))
         .allow_empty(true)
         .interact_text()
         .map_err(|e| Error::Prompt(std::io::Error::other(e)))?;
-    if typed.trim() == expected { Ok(()) } else { Err(Error::Declined { action: action.to_string() }) }
+    if typed.trim() == expected {
+        Ok(())
+    } else {
+        Err(Error::Declined {
+            action: action.to_string(),
+        })
+    }
 }

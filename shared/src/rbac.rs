@@ -54,18 +54,31 @@ fn to_policy_rules(rules: &[Rule]) -> Vec<PolicyRule> {
 
 /// The union of the rules of the given commands, as a namespaced Role.
 pub fn role(name: &str, namespace: &str, commands: &[CommandRbac]) -> Role {
-    let rules: Vec<Rule> = commands.iter().flat_map(|c| c.rules.iter().copied()).collect();
+    let rules: Vec<Rule> = commands
+        .iter()
+        .flat_map(|c| c.rules.iter().copied())
+        .collect();
     Role {
-        metadata: ObjectMeta { name: Some(name.into()), namespace: Some(namespace.into()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            ..Default::default()
+        },
         rules: Some(to_policy_rules(&rules)),
     }
 }
 
 /// The same rules as a ClusterRole (for `-A` use).
 pub fn cluster_role(name: &str, commands: &[CommandRbac]) -> ClusterRole {
-    let rules: Vec<Rule> = commands.iter().flat_map(|c| c.rules.iter().copied()).collect();
+    let rules: Vec<Rule> = commands
+        .iter()
+        .flat_map(|c| c.rules.iter().copied())
+        .collect();
     ClusterRole {
-        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
         rules: Some(to_policy_rules(&rules)),
         ..Default::default()
     }
@@ -73,7 +86,10 @@ pub fn cluster_role(name: &str, commands: &[CommandRbac]) -> ClusterRole {
 
 /// Renders a Role as YAML with `apiVersion`/`kind`, preceded by comments saying why.
 pub fn role_yaml(role: &Role, commands: &[CommandRbac]) -> crate::Result<String> {
-    let mut value = serde_json::to_value(role).map_err(|e| crate::Error::Serialize { format: "yaml", message: e.to_string() })?;
+    let mut value = serde_json::to_value(role).map_err(|e| crate::Error::Serialize {
+        format: "yaml",
+        message: e.to_string(),
+    })?;
     value["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
     value["kind"] = "Role".into();
     let mut text = String::new();
@@ -91,14 +107,26 @@ mod tests {
     const LIST: CommandRbac = CommandRbac {
         command: "list",
         why: "read",
-        rules: &[Rule { group: "", resources: &["secrets"], verbs: &["get", "list"] }],
+        rules: &[Rule {
+            group: "",
+            resources: &["secrets"],
+            verbs: &["get", "list"],
+        }],
     };
     const FORWARD: CommandRbac = CommandRbac {
         command: "flush",
         why: "port-forward",
         rules: &[
-            Rule { group: "", resources: &["pods"], verbs: &["get", "list"] },
-            Rule { group: "", resources: &["pods/portforward"], verbs: &["create"] },
+            Rule {
+                group: "",
+                resources: &["pods"],
+                verbs: &["get", "list"],
+            },
+            Rule {
+                group: "",
+                resources: &["pods/portforward"],
+                verbs: &["create"],
+            },
         ],
     };
 

@@ -12,7 +12,10 @@ use std::sync::Once;
 /// no-op when they are up to date.
 pub fn bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current test executable");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile> directory");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile> directory");
     let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
@@ -25,7 +28,9 @@ pub fn bin_path(name: &str) -> PathBuf {
         if release {
             cmd.arg("--release");
         }
-        let status = cmd.status().expect("run cargo build for the plugin binaries");
+        let status = cmd
+            .status()
+            .expect("run cargo build for the plugin binaries");
         assert!(status.success(), "building the plugin binaries failed");
     });
     assert!(path.exists(), "{} was not built", path.display());

@@ -49,7 +49,13 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 
 /// Packs `binary` (installed as `kubectl-<plugin>`) with LICENSE and README.md from
 /// `repo_root` into `out_dir`, writes `<archive>.sha256`, and returns the archive path.
-pub fn package(binary: &Path, plugin: &str, tag: &str, repo_root: &Path, out_dir: &Path) -> Result<PathBuf> {
+pub fn package(
+    binary: &Path,
+    plugin: &str,
+    tag: &str,
+    repo_root: &Path,
+    out_dir: &Path,
+) -> Result<PathBuf> {
     let (os, arch) = host_platform();
     if os == "windows" {
         bail!("windows archives are zip files built by the release workflow");
@@ -62,30 +68,47 @@ pub fn package(binary: &Path, plugin: &str, tag: &str, repo_root: &Path, out_dir
     tar.mode(tar::HeaderMode::Deterministic);
     let mut add = |path: &Path, name: &str, mode: u32| -> Result<()> {
         let mut data = Vec::new();
-        File::open(path).with_context(|| format!("open {}", path.display()))?.read_to_end(&mut data)?;
+        File::open(path)
+            .with_context(|| format!("open {}", path.display()))?
+            .read_to_end(&mut data)?;
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(mode);
         header.set_mtime(0);
         header.set_cksum();
-        tar.append_data(&mut header, name, data.as_slice()).with_context(|| format!("add {name}"))
+        tar.append_data(&mut header, name, data.as_slice())
+            .with_context(|| format!("add {name}"))
     };
     add(binary, &format!("kubectl-{plugin}"), 0o755)?;
     add(&repo_root.join("LICENSE"), "LICENSE", 0o644)?;
     add(&repo_root.join("README.md"), "README.md", 0o644)?;
     tar.into_inner()?.finish()?.flush()?;
     let sha = sha256_file(&archive)?;
-    let file_name = archive.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    std::fs::write(out_dir.join(format!("{file_name}.sha256")), format!("{sha}  {file_name}\n"))?;
+    let file_name = archive
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    std::fs::write(
+        out_dir.join(format!("{file_name}.sha256")),
+        format!("{sha}  {file_name}\n"),
+    )?;
     Ok(archive)
 }
 
 /// Renders `krew-manifests/<plugin>.yaml` with the archives found in `dist_dir` (their
 /// `.sha256` files) and writes `dist_dir/krew/<plugin>.yaml`; returns the rendered text.
-pub fn render_manifest(repo_root: &Path, plugin: &str, tag: &str, dist_dir: &Path) -> Result<String> {
-    let template_path = repo_root.join("krew-manifests").join(format!("{plugin}.yaml"));
-    let template =
-        std::fs::read_to_string(&template_path).with_context(|| format!("read {}", template_path.display()))?;
+pub fn render_manifest(
+    repo_root: &Path,
+    plugin: &str,
+    tag: &str,
+    dist_dir: &Path,
+) -> Result<String> {
+    let template_path = repo_root
+        .join("krew-manifests")
+        .join(format!("{plugin}.yaml"));
+    let template = std::fs::read_to_string(&template_path)
+        .with_context(|| format!("read {}", template_path.display()))?;
     let sha_for = |url: &str| -> Option<String> {
         let file = url.rsplit('/').next()?;
         let text = std::fs::read_to_string(dist_dir.join(format!("{file}.sha256"))).ok()?;
@@ -94,7 +117,10 @@ pub fn render_manifest(repo_root: &Path, plugin: &str, tag: &str, dist_dir: &Pat
     let rendered = krew::render(&template, tag, &sha_for).map_err(anyhow::Error::msg)?;
     let problems = krew::validate(plugin, &rendered);
     if !problems.is_empty() {
-        bail!("rendered manifest for {plugin} is invalid:\n  {}", problems.join("\n  "));
+        bail!(
+            "rendered manifest for {plugin} is invalid:\n  {}",
+            problems.join("\n  ")
+        );
     }
     let out = dist_dir.join("krew");
     std::fs::create_dir_all(&out)?;

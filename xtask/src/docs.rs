@@ -7,7 +7,11 @@ use clap::CommandFactory;
 
 /// The three plugin command definitions, named `kubectl-<plugin>`.
 pub fn commands() -> Vec<clap::Command> {
-    vec![kubectl_certs::cli::Cli::command(), kubectl_rflush::cli::Cli::command(), kubectl_debugpod::cli::Cli::command()]
+    vec![
+        kubectl_certs::cli::Cli::command(),
+        kubectl_rflush::cli::Cli::command(),
+        kubectl_debugpod::cli::Cli::command(),
+    ]
 }
 
 /// Writes `kubectl-<plugin>.1` and one page per subcommand (`kubectl-<plugin>-<sub>.1`).
@@ -23,7 +27,10 @@ pub fn write_man_pages(out_dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 fn write_pages(cmd: clap::Command, out_dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     let cmd = cmd.disable_help_subcommand(true);
     let mut written = Vec::new();
-    let name = cmd.get_display_name().unwrap_or(cmd.get_name()).replace(' ', "-");
+    let name = cmd
+        .get_display_name()
+        .unwrap_or(cmd.get_name())
+        .replace(' ', "-");
     let path = out_dir.join(format!("{name}.1"));
     let mut buf = Vec::new();
     clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;

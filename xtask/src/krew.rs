@@ -16,15 +16,19 @@ const SUPPORTED: [(&str, &[&str]); 3] = [
 ];
 
 const WINDOWS_RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1",
-    "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
 /// Renders a release-bot template: `{{ .TagName }}` becomes `tag`, and each
 /// `{{addURIAndSha "URL" .TagName }}` line becomes `uri: URL` + `sha256: SHA` where
 /// `sha_for(url)` knows the archive. A platform whose archive is unknown is left out
 /// (so a local build for one platform renders a valid one-platform manifest).
-pub fn render(template: &str, tag: &str, sha_for: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn render(
+    template: &str,
+    tag: &str,
+    sha_for: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let text = template.replace("{{ .TagName }}", tag);
     // Split into the part before the platform list and one chunk per platform.
     let marker = "\n  - selector:";
@@ -39,9 +43,14 @@ pub fn render(template: &str, tag: &str, sha_for: &dyn Fn(&str) -> Option<String
             let trimmed = line.trim_start();
             if let Some(rest) = trimmed.strip_prefix("{{addURIAndSha \"") {
                 let indent = &line[..line.len() - trimmed.len()];
-                let url = rest.split('"').next().ok_or("unterminated addURIAndSha url")?;
+                let url = rest
+                    .split('"')
+                    .next()
+                    .ok_or("unterminated addURIAndSha url")?;
                 match sha_for(url) {
-                    Some(sha) => rendered.push_str(&format!("{indent}uri: {url}\n{indent}sha256: {sha}\n")),
+                    Some(sha) => {
+                        rendered.push_str(&format!("{indent}uri: {url}\n{indent}sha256: {sha}\n"))
+                    }
                     None => known = false,
                 }
             } else {
@@ -64,10 +73,15 @@ pub fn render(template: &str, tag: &str, sha_for: &dyn Fn(&str) -> Option<String
 }
 
 fn is_semver_with_v(version: &str) -> bool {
-    let Some(rest) = version.strip_prefix('v') else { return false };
+    let Some(rest) = version.strip_prefix('v') else {
+        return false;
+    };
     let core = rest.split(['-', '+']).next().unwrap_or_default();
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn is_license_file(name: &str) -> bool {
@@ -90,7 +104,11 @@ fn selector_matches(selector: &Value) -> Result<BTreeSet<(String, String)>, Stri
         let slot = match key {
             "os" => &mut allowed_os,
             "arch" => &mut allowed_arch,
-            other => return Err(format!("selector key {other:?} is not allowed (only os and arch)")),
+            other => {
+                return Err(format!(
+                    "selector key {other:?} is not allowed (only os and arch)"
+                ));
+            }
         };
         *slot = Some(match slot.take() {
             Some(prev) => prev.intersection(&values).cloned().collect(),
@@ -103,12 +121,25 @@ fn selector_matches(selector: &Value) -> Result<BTreeSet<(String, String)>, Stri
         restrict(key, BTreeSet::from([v.to_string()]))?;
     }
     for expr in expressions.into_iter().flatten() {
-        let key = expr.get("key").and_then(Value::as_str).ok_or("matchExpressions needs a key")?;
+        let key = expr
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or("matchExpressions needs a key")?;
         if expr.get("operator").and_then(Value::as_str) != Some("In") {
             return Err("only the In operator is supported here".into());
         }
-        let values = expr.get("values").and_then(Value::as_array).ok_or("matchExpressions needs values")?;
-        restrict(key, values.iter().filter_map(Value::as_str).map(str::to_string).collect())?;
+        let values = expr
+            .get("values")
+            .and_then(Value::as_array)
+            .ok_or("matchExpressions needs values")?;
+        restrict(
+            key,
+            values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        )?;
     }
     let mut pairs = BTreeSet::new();
     for (os, arches) in SUPPORTED {
@@ -135,47 +166,81 @@ pub fn validate(file_stem: &str, yaml: &str) -> Vec<String> {
         Ok(v) => v,
         Err(e) => return vec![format!("not valid YAML: {e}")],
     };
-    let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let name = doc
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if name != file_stem {
-        problems.push(format!("metadata.name {name:?} does not match the file name {file_stem:?}"));
+        problems.push(format!(
+            "metadata.name {name:?} does not match the file name {file_stem:?}"
+        ));
     }
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         problems.push(format!("plugin name {name:?} must match ^[\\w-]+$"));
     }
     if name.starts_with("kubectl-") {
         problems.push("plugin name must not start with kubectl-".into());
     }
     if WINDOWS_RESERVED.contains(&name.to_ascii_uppercase().as_str()) {
-        problems.push(format!("plugin name {name:?} is a reserved Windows file name"));
+        problems.push(format!(
+            "plugin name {name:?} is a reserved Windows file name"
+        ));
     }
-    if doc.get("apiVersion").and_then(Value::as_str) != Some("krew.googlecontainertools.github.com/v1alpha2") {
+    if doc.get("apiVersion").and_then(Value::as_str)
+        != Some("krew.googlecontainertools.github.com/v1alpha2")
+    {
         problems.push("apiVersion must be krew.googlecontainertools.github.com/v1alpha2".into());
     }
     if doc.get("kind").and_then(Value::as_str) != Some("Plugin") {
         problems.push("kind must be Plugin".into());
     }
     let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
-    let short = spec.get("shortDescription").and_then(Value::as_str).unwrap_or_default();
+    let short = spec
+        .get("shortDescription")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if short.is_empty() || short.contains('\n') {
         problems.push("shortDescription must be set and on one line".into());
     }
-    let version = spec.get("version").and_then(Value::as_str).unwrap_or_default();
+    let version = spec
+        .get("version")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !is_semver_with_v(version) {
-        problems.push(format!("version {version:?} is not a semantic version with a v prefix"));
+        problems.push(format!(
+            "version {version:?} is not a semantic version with a v prefix"
+        ));
     }
-    let platforms = spec.get("platforms").and_then(Value::as_array).cloned().unwrap_or_default();
+    let platforms = spec
+        .get("platforms")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if platforms.is_empty() {
         problems.push("at least one platform is required".into());
     }
     let mut covered: Vec<BTreeSet<(String, String)>> = Vec::new();
     for (i, p) in platforms.iter().enumerate() {
         let at = format!("platforms[{i}]");
-        if p.get("uri").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if p.get("uri")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             problems.push(format!("{at}: uri is required"));
         }
         let sha = p.get("sha256").and_then(Value::as_str).unwrap_or_default();
-        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
-            problems.push(format!("{at}: sha256 {sha:?} is not 64 lowercase hex digits"));
+        if sha.len() != 64
+            || !sha
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        {
+            problems.push(format!(
+                "{at}: sha256 {sha:?} is not 64 lowercase hex digits"
+            ));
         }
         let bin = p.get("bin").and_then(Value::as_str).unwrap_or_default();
         if bin.is_empty() {
@@ -196,7 +261,9 @@ pub fn validate(file_stem: &str, yaml: &str) -> Vec<String> {
                 targets.push(from.rsplit('/').next().unwrap_or(from).to_string());
             }
             if !targets.iter().any(|t| t == bin.trim_start_matches("./")) {
-                problems.push(format!("{at}: bin {bin:?} is not among the installed files"));
+                problems.push(format!(
+                    "{at}: bin {bin:?} is not among the installed files"
+                ));
             }
             if !targets.iter().any(|t| is_license_file(t)) {
                 problems.push(format!("{at}: no LICENSE file is installed"));
@@ -211,7 +278,10 @@ pub fn validate(file_stem: &str, yaml: &str) -> Vec<String> {
                 }
                 for (j, earlier) in covered.iter().enumerate() {
                     if let Some(both) = earlier.intersection(&pairs).next() {
-                        problems.push(format!("{at} overlaps platforms[{j}] on {}/{}", both.0, both.1));
+                        problems.push(format!(
+                            "{at} overlaps platforms[{j}] on {}/{}",
+                            both.0, both.1
+                        ));
                     }
                 }
                 covered.push(pairs);

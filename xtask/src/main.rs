@@ -51,20 +51,37 @@ enum Task {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = repo_root();
     match cli.task {
-        Task::Dist { tag, out, skip_build } => {
+        Task::Dist {
+            tag,
+            out,
+            skip_build,
+        } => {
             let out = root.join(out);
             if !skip_build {
                 let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
                 let status = Command::new(cargo)
                     .current_dir(&root)
-                    .args(["build", "--release", "--locked", "-p", "kubectl-certs", "-p", "kubectl-rflush", "-p", "kubectl-debugpod"])
+                    .args([
+                        "build",
+                        "--release",
+                        "--locked",
+                        "-p",
+                        "kubectl-certs",
+                        "-p",
+                        "kubectl-rflush",
+                        "-p",
+                        "kubectl-debugpod",
+                    ])
                     .status()
                     .context("run cargo build --release")?;
                 if !status.success() {
@@ -72,14 +89,19 @@ fn main() -> Result<()> {
                 }
             }
             for plugin in krew::PLUGINS {
-                let binary = root.join("target/release").join(format!("kubectl-{plugin}"));
+                let binary = root
+                    .join("target/release")
+                    .join(format!("kubectl-{plugin}"));
                 let archive = dist::package(&binary, plugin, &tag, &root, &out)?;
                 dist::render_manifest(&root, plugin, &tag, &out)?;
                 eprintln!("wrote {} and krew/{plugin}.yaml", archive.display());
             }
             docs::write_man_pages(&out.join("man"))?;
             docs::write_completions(&out.join("completions"))?;
-            eprintln!("wrote man pages and completion scripts under {}", out.display());
+            eprintln!(
+                "wrote man pages and completion scripts under {}",
+                out.display()
+            );
         }
         Task::Man { out } => {
             let pages = docs::write_man_pages(&root.join(out))?;
@@ -89,8 +111,13 @@ fn main() -> Result<()> {
         Task::ValidateManifests { files } => {
             let mut failed = false;
             for file in files {
-                let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-                let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+                let stem = file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("read {}", file.display()))?;
                 let problems = krew::validate(&stem, &text);
                 if problems.is_empty() {
                     println!("{}: ok", file.display());

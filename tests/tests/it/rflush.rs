@@ -24,14 +24,28 @@ impl RedisServer {
     pub fn start(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let mut s = RedisServer { port, dir, child: None, extra: extra.iter().map(|s| s.to_string()).collect() };
+        let mut s = RedisServer {
+            port,
+            dir,
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--enable-debug-command", "yes"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--enable-debug-command",
+                "yes",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .args(["--logfile", "redis.log"])
@@ -51,7 +65,10 @@ impl RedisServer {
 
     /// A sync connection.
     pub fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     /// SIGKILLs the server (no shutdown, no save).
@@ -76,7 +93,11 @@ impl Drop for RedisServer {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_for_ping(port: u16) {
@@ -89,7 +110,10 @@ fn wait_for_ping(port: u16) {
         if ok {
             return;
         }
-        assert!(Instant::now() < deadline, "redis-server on port {port} did not answer PING");
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on port {port} did not answer PING"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -106,7 +130,11 @@ pub fn rflush(url: &str, args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn count(conn: &mut redis::Connection, pattern: &str) -> usize {
@@ -115,14 +143,23 @@ fn count(conn: &mut redis::Connection, pattern: &str) -> usize {
 }
 
 fn populate(conn: &mut redis::Connection, n: u64, prefix: &str) {
-    let _: () = redis::cmd("DEBUG").arg("POPULATE").arg(n).arg(prefix).arg(16).query(conn).unwrap();
+    let _: () = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(n)
+        .arg(prefix)
+        .arg(16)
+        .query(conn)
+        .unwrap();
 }
 
 fn set_many(conn: &mut redis::Connection, prefix: &str, n: u64) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
         let mut pipe = redis::pipe();
         for i in chunk {
-            pipe.cmd("SET").arg(format!("{prefix}{i}")).arg("value-0123456789").ignore();
+            pipe.cmd("SET")
+                .arg(format!("{prefix}{i}"))
+                .arg("value-0123456789")
+                .ignore();
         }
         let _: () = pipe.query(conn).unwrap();
     }
@@ -140,7 +177,19 @@ fn flush_by_type_leaves_other_types_intact() {
     populate(&mut c, 3000, "news:data:");
     populate(&mut c, 2000, "session:");
     populate(&mut c, 1000, "market:datax");
-    let out = rflush(&redis.url(), &["flush", "market-data", "--yes", "--no-backup", "-o", "json", "--batch-size", "100"]);
+    let out = rflush(
+        &redis.url(),
+        &[
+            "flush",
+            "market-data",
+            "--yes",
+            "--no-backup",
+            "-o",
+            "json",
+            "--batch-size",
+            "100",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["deleted"], 5000);
     assert_eq!(count(&mut c, "market:data:*"), 0);
@@ -163,16 +212,39 @@ fn odd_keys_are_flushed_and_restored_byte_for_byte() {
         "odd:ünïcødé 🔑".as_bytes().to_vec(),
     ];
     for (i, k) in odd.iter().enumerate() {
-        let _: () = redis::cmd("SET").arg(k).arg(format!("v{i}\x00\n")).query(&mut c).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(k)
+            .arg(format!("v{i}\x00\n"))
+            .query(&mut c)
+            .unwrap();
     }
-    let _: () = redis::cmd("SET").arg("keep:\"odd\"").arg("x").query(&mut c).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("keep:\"odd\"")
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
     let backup = redis.dir.path().join("odd.rfb");
-    let out = rflush(&redis.url(), &["flush", "--pattern", "odd:*", "--yes", "-f", backup.to_str().unwrap(), "-o", "json"]);
+    let out = rflush(
+        &redis.url(),
+        &[
+            "flush",
+            "--pattern",
+            "odd:*",
+            "--yes",
+            "-f",
+            backup.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["deleted"], odd.len());
     assert_eq!(count(&mut c, "odd:*"), 0);
     assert_eq!(count(&mut c, "keep:*"), 1);
-    let out = rflush(&redis.url(), &["restore", backup.to_str().unwrap(), "-o", "json"]);
+    let out = rflush(
+        &redis.url(),
+        &["restore", backup.to_str().unwrap(), "-o", "json"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["restored"], odd.len());
     for (i, k) in odd.iter().enumerate() {
@@ -204,11 +276,26 @@ fn seed_all_types(c: &mut redis::Connection) -> Vec<&'static str> {
     }
     let big = "v".repeat(100_000);
     let _: () = redis::cmd("SET").arg("rt:big").arg(&big).query(c).unwrap();
-    vec!["rt:string", "rt:hash", "rt:list", "rt:set", "rt:zset", "rt:stream", "rt:ttl:string", "rt:ttl:hash", "rt:hll", "rt:big"]
+    vec![
+        "rt:string",
+        "rt:hash",
+        "rt:list",
+        "rt:set",
+        "rt:zset",
+        "rt:stream",
+        "rt:ttl:string",
+        "rt:ttl:hash",
+        "rt:hll",
+        "rt:big",
+    ]
 }
 
 fn digest_and_ttl(c: &mut redis::Connection, key: &str) -> (String, i64) {
-    let digest: Vec<String> = redis::cmd("DEBUG").arg("DIGEST-VALUE").arg(key).query(c).unwrap();
+    let digest: Vec<String> = redis::cmd("DEBUG")
+        .arg("DIGEST-VALUE")
+        .arg(key)
+        .query(c)
+        .unwrap();
     let pttl: i64 = redis::cmd("PTTL").arg(key).query(c).unwrap();
     (digest.concat(), pttl)
 }
@@ -220,19 +307,28 @@ fn every_data_type_and_ttl_round_trips_through_backup_and_restore() {
     let keys = seed_all_types(&mut c);
     let before: Vec<(String, i64)> = keys.iter().map(|k| digest_and_ttl(&mut c, k)).collect();
     let file = redis.dir.path().join("rt.rfb");
-    let out = rflush(&redis.url(), &["backup", "rt:*", "-f", file.to_str().unwrap(), "-o", "json"]);
+    let out = rflush(
+        &redis.url(),
+        &["backup", "rt:*", "-f", file.to_str().unwrap(), "-o", "json"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["keys"], keys.len());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
     // Restore into a different server: absolute expiry must survive the move.
     let other = RedisServer::start(&[]);
     let mut c2 = other.conn();
-    let out = rflush(&other.url(), &["restore", file.to_str().unwrap(), "-o", "json"]);
+    let out = rflush(
+        &other.url(),
+        &["restore", file.to_str().unwrap(), "-o", "json"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["restored"], keys.len());
     for (k, (digest, pttl)) in keys.iter().zip(before) {
@@ -245,12 +341,33 @@ fn every_data_type_and_ttl_round_trips_through_backup_and_restore() {
         }
     }
     // A second restore without --replace skips existing keys; with --replace (and --yes) overwrites.
-    let out = rflush(&other.url(), &["restore", file.to_str().unwrap(), "-o", "json"]);
+    let out = rflush(
+        &other.url(),
+        &["restore", file.to_str().unwrap(), "-o", "json"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["existing"], keys.len());
-    let out = rflush(&other.url(), &["restore", file.to_str().unwrap(), "--replace"]);
-    assert_eq!(out.status.code(), Some(1), "--replace needs confirmation: {}", text(&out));
-    let out = rflush(&other.url(), &["restore", file.to_str().unwrap(), "--replace", "--yes", "-o", "json"]);
+    let out = rflush(
+        &other.url(),
+        &["restore", file.to_str().unwrap(), "--replace"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "--replace needs confirmation: {}",
+        text(&out)
+    );
+    let out = rflush(
+        &other.url(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--replace",
+            "--yes",
+            "-o",
+            "json",
+        ],
+    );
     assert_eq!(json(&out)["restored"], keys.len());
 }
 
@@ -260,7 +377,14 @@ fn restore_refuses_a_dump_from_a_newer_rdb_version() {
     let mut c = redis.conn();
     let _: () = redis::cmd("SET").arg("v:1").arg("x").query(&mut c).unwrap();
     let file = redis.dir.path().join("v.rfb");
-    assert!(rflush(&redis.url(), &["backup", "v:*", "-f", file.to_str().unwrap()]).status.success());
+    assert!(
+        rflush(
+            &redis.url(),
+            &["backup", "v:*", "-f", file.to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
     // Rewrite the header as if written by a newer Redis (same length, fixed checksum).
     let mut bytes = std::fs::read(&file).unwrap();
     let len = u32::from_le_bytes(bytes[9..13].try_into().unwrap()) as usize;
@@ -274,7 +398,10 @@ fn restore_refuses_a_dump_from_a_newer_rdb_version() {
     let out = rflush(&redis.url(), &["restore", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("RDB version 99") && err.contains("newer than the target"), "{err}");
+    assert!(
+        err.contains("RDB version 99") && err.contains("newer than the target"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -283,12 +410,18 @@ fn dry_run_deletes_nothing_and_reports_count_sample_and_memory() {
     let mut c = redis.conn();
     populate(&mut c, 4000, "session:");
     populate(&mut c, 100, "other:");
-    let out = rflush(&redis.url(), &["flush", "user-sessions", "--dry-run", "-o", "json"]);
+    let out = rflush(
+        &redis.url(),
+        &["flush", "user-sessions", "--dry-run", "-o", "json"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let v = json(&out);
     assert_eq!(v["keys"], 4000);
     assert!(v["estimated_bytes"].as_u64().unwrap() > 4000 * 16, "{v}");
-    assert!(v["sample"][0].as_str().unwrap().starts_with("session:"), "{v}");
+    assert!(
+        v["sample"][0].as_str().unwrap().starts_with("session:"),
+        "{v}"
+    );
     assert_eq!(count(&mut c, "session:*"), 4000);
     let dbsize: u64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(dbsize, 4100);
@@ -302,32 +435,74 @@ fn refusals_are_one_line_errors_with_hints() {
     // Not a terminal and no --yes.
     let out = rflush(&redis.url(), &["flush", "user-sessions", "--no-backup"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("without confirmation"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("without confirmation"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(count(&mut c, "session:*"), 100);
     // Match-everything needs the explicit flag on top of --yes.
-    let out = rflush(&redis.url(), &["flush", "--pattern", "*", "--yes", "--no-backup"]);
+    let out = rflush(
+        &redis.url(),
+        &["flush", "--pattern", "*", "--yes", "--no-backup"],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--flush-everything"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--flush-everything"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(count(&mut c, "session:*"), 100);
     // Unknown type lists the known ones.
     let out = rflush(&redis.url(), &["flush", "user-sesions", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("did you mean \"user-sessions\"") && err.contains("known cache types: market-data"), "{err}");
+    assert!(
+        err.contains("did you mean \"user-sessions\"")
+            && err.contains("known cache types: market-data"),
+        "{err}"
+    );
     // Invalid URL.
     let out = rflush("http://127.0.0.1:1", &["count", "x:*"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid Redis URL"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid Redis URL"),
+        "{}",
+        text(&out)
+    );
     // Unreachable.
-    let out = rflush(&format!("redis://127.0.0.1:{}", free_port()), &["count", "x:*"]);
+    let out = rflush(
+        &format!("redis://127.0.0.1:{}", free_port()),
+        &["count", "x:*"],
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach Redis"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach Redis"),
+        "{}",
+        text(&out)
+    );
     // Every error is one `error:` line plus one `hint:` line.
-    let lines: Vec<String> = String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect();
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines[0].starts_with("error: ") && lines[1].starts_with("hint: "), "{lines:?}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[1].starts_with("hint: "),
+        "{lines:?}"
+    );
     // With --flush-everything it does flush everything.
-    let out = rflush(&redis.url(), &["flush", "--pattern", "*", "--yes", "--flush-everything", "--no-backup"]);
+    let out = rflush(
+        &redis.url(),
+        &[
+            "flush",
+            "--pattern",
+            "*",
+            "--yes",
+            "--flush-everything",
+            "--no-backup",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let dbsize: u64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(dbsize, 0);
@@ -340,24 +515,56 @@ fn acl_user_limited_to_one_prefix_gets_noperm_and_wrong_password_is_explained() 
     populate(&mut c, 50, "tenant:a:");
     populate(&mut c, 50, "tenant:b:");
     let _: () = redis::cmd("ACL")
-        .arg(&["SETUSER", "tenant-a", "on", ">secret-a", "~tenant:a:*", "+@all", "-@dangerous", "+info", "+memory"][..])
+        .arg(
+            &[
+                "SETUSER",
+                "tenant-a",
+                "on",
+                ">secret-a",
+                "~tenant:a:*",
+                "+@all",
+                "-@dangerous",
+                "+info",
+                "+memory",
+            ][..],
+        )
         .query(&mut c)
         .unwrap();
     let url = format!("redis://tenant-a:secret-a@127.0.0.1:{}", redis.port);
-    let out = rflush(&url, &["flush", "--pattern", "tenant:b:*", "--yes", "--no-backup"]);
+    let out = rflush(
+        &url,
+        &["flush", "--pattern", "tenant:b:*", "--yes", "--no-backup"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("NOPERM") && err.contains("hint: the ACL user"), "{err}");
+    assert!(
+        err.contains("NOPERM") && err.contains("hint: the ACL user"),
+        "{err}"
+    );
     assert!(!err.contains("secret-a"), "password leaked: {err}");
     assert_eq!(count(&mut c, "tenant:b:*"), 50);
-    let out = rflush(&url, &["flush", "--pattern", "tenant:a:*", "--yes", "--no-backup", "-o", "json"]);
+    let out = rflush(
+        &url,
+        &[
+            "flush",
+            "--pattern",
+            "tenant:a:*",
+            "--yes",
+            "--no-backup",
+            "-o",
+            "json",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["deleted"], 50);
     let bad = format!("redis://tenant-a:wrong@127.0.0.1:{}", redis.port);
     let out = rflush(&bad, &["count", "tenant:a:*"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("rejected the credentials") && !err.contains("wrong@"), "{err}");
+    assert!(
+        err.contains("rejected the credentials") && !err.contains("wrong@"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -372,7 +579,17 @@ fn redis_killed_mid_flush_then_resume_completes_and_loses_nothing() {
     let checkpoint = backup.with_extension("resume.json");
     let child = plugin("kubectl-rflush")
         .env("REDIS_URL", redis.url())
-        .args(["flush", "--pattern", "cache:*", "--yes", "--rate", "40000", "--batch-size", "200", "-f"])
+        .args([
+            "flush",
+            "--pattern",
+            "cache:*",
+            "--yes",
+            "--rate",
+            "40000",
+            "--batch-size",
+            "200",
+            "-f",
+        ])
         .arg(&backup)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -393,14 +610,31 @@ fn redis_killed_mid_flush_then_resume_completes_and_loses_nothing() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("resume with: kubectl rflush flush --pattern 'cache:*'") && err.contains("--resume"), "{err}");
+    assert!(
+        err.contains("resume with: kubectl rflush flush --pattern 'cache:*'")
+            && err.contains("--resume"),
+        "{err}"
+    );
     assert!(checkpoint.exists(), "{err}");
 
     redis.restart();
     let mut c = redis.conn();
     let left_after_restart = count(&mut c, "cache:*");
-    assert!(left_after_restart > 0 && (left_after_restart as u64) < N, "{left_after_restart}");
-    let out = rflush(&redis.url(), &["flush", "--resume", checkpoint.to_str().unwrap(), "--yes", "-o", "json"]);
+    assert!(
+        left_after_restart > 0 && (left_after_restart as u64) < N,
+        "{left_after_restart}"
+    );
+    let out = rflush(
+        &redis.url(),
+        &[
+            "flush",
+            "--resume",
+            checkpoint.to_str().unwrap(),
+            "--yes",
+            "-o",
+            "json",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(count(&mut c, "cache:*"), 0);
     assert_eq!(count(&mut c, "keep:*"), 1000);
@@ -408,7 +642,10 @@ fn redis_killed_mid_flush_then_resume_completes_and_loses_nothing() {
 
     // Nothing lost: the (appended) backup holds every key that was deleted, in both runs.
     let fresh = RedisServer::start(&[]);
-    let out = rflush(&fresh.url(), &["restore", backup.to_str().unwrap(), "-o", "json"]);
+    let out = rflush(
+        &fresh.url(),
+        &["restore", backup.to_str().unwrap(), "-o", "json"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let v = json(&out);
     assert_eq!(v["complete"], true, "{v}");
@@ -427,22 +664,40 @@ fn count_stats_list_and_rbac() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["keys"], 3000);
     let out = rflush(&redis.url(), &["count", "rate:limit:*"]);
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("700 keys match \"rate:limit:*\""), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("700 keys match \"rate:limit:*\""),
+        "{}",
+        text(&out)
+    );
     let out = rflush(&redis.url(), &["stats", "-o", "json", "--samples", "50"]);
     assert!(out.status.success(), "{}", text(&out));
     let v = json(&out);
     assert_eq!(v["keys"], 3700);
     assert!(v["version"].as_str().unwrap().starts_with('7'), "{v}");
-    let api = v["cache_types"].as_array().unwrap().iter().find(|t| t["name"] == "api-cache").unwrap().clone();
+    let api = v["cache_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "api-cache")
+        .unwrap()
+        .clone();
     assert_eq!(api["keys"], 3000);
     assert_eq!(api["sampled"], 50);
     assert!(api["estimated_bytes"].as_u64().unwrap() > 3000 * 16);
     let out = rflush(&redis.url(), &["list"]);
     let list = String::from_utf8_lossy(&out.stdout);
-    assert!(list.starts_with("NAME") && list.contains("market-data") && list.contains("market:data:*"), "{list}");
+    assert!(
+        list.starts_with("NAME") && list.contains("market-data") && list.contains("market:data:*"),
+        "{list}"
+    );
     let out = rflush(&redis.url(), &["rbac"]);
     let yaml = String::from_utf8_lossy(&out.stdout);
-    assert!(yaml.contains("pods/portforward") && yaml.contains("statefulsets") && yaml.contains("secrets"), "{yaml}");
+    assert!(
+        yaml.contains("pods/portforward")
+            && yaml.contains("statefulsets")
+            && yaml.contains("secrets"),
+        "{yaml}"
+    );
 }
 
 /// A local Redis Cluster of three primaries (no replicas).
@@ -453,9 +708,21 @@ struct LocalCluster {
 impl LocalCluster {
     fn start() -> Self {
         let nodes: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::start(&["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000"]))
+            .map(|_| {
+                RedisServer::start(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "5000",
+                ])
+            })
             .collect();
-        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
         let status = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
@@ -467,7 +734,10 @@ impl LocalCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         for n in &nodes {
             loop {
-                let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut n.conn()).unwrap();
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut n.conn())
+                    .unwrap();
                 if info.contains("cluster_state:ok") {
                     break;
                 }
@@ -479,7 +749,10 @@ impl LocalCluster {
     }
 
     fn total(&self, pattern: &str) -> usize {
-        self.nodes.iter().map(|n| count(&mut n.conn(), pattern)).sum()
+        self.nodes
+            .iter()
+            .map(|n| count(&mut n.conn(), pattern))
+            .sum()
     }
 }
 
@@ -499,7 +772,18 @@ fn cluster_flush_scans_every_primary_and_deletes_without_crossslot() {
     assert_eq!(cluster.total("market:data:*"), 3000);
     assert_eq!(cluster.total("news:data:*"), 3000);
     let backup = cluster.nodes[0].dir.path().join("c.rfb");
-    let out = rflush(&url, &["flush", "market-data", "--yes", "-f", backup.to_str().unwrap(), "-o", "json"]);
+    let out = rflush(
+        &url,
+        &[
+            "flush",
+            "market-data",
+            "--yes",
+            "-f",
+            backup.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["deleted"], 3000);
     assert_eq!(cluster.total("market:data:*"), 0);
@@ -528,10 +812,20 @@ fn seed_cluster(cluster: &LocalCluster, script: &str) {
     let mut per_port: std::collections::BTreeMap<i64, String> = Default::default();
     for line in script.lines() {
         let key = line.split(' ').nth(1).unwrap();
-        let slot: i64 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut c0).unwrap();
-        let (_, _, node) = slots.iter().find(|(a, b, _)| *a <= slot && slot <= *b).unwrap();
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut c0)
+            .unwrap();
+        let (_, _, node) = slots
+            .iter()
+            .find(|(a, b, _)| *a <= slot && slot <= *b)
+            .unwrap();
         let port: i64 = redis::from_redis_value(node[1].clone()).unwrap();
-        per_port.entry(port).or_default().push_str(&format!("{line}\n"));
+        per_port
+            .entry(port)
+            .or_default()
+            .push_str(&format!("{line}\n"));
     }
     for (port, cmds) in per_port {
         let mut child = Command::new("redis-cli")
@@ -540,7 +834,12 @@ fn seed_cluster(cluster: &LocalCluster, script: &str) {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(cmds.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(cmds.as_bytes())
+            .unwrap();
         assert!(child.wait().unwrap().success());
     }
 }
