@@ -28,7 +28,9 @@ pub const PORT_FORWARD: CommandRbac = CommandRbac {
         Rule {
             group: "",
             resources: &["pods/portforward"],
-            verbs: &["create"],
+            // kube-rs opens the tunnel over WebSocket: an upgraded GET, authorized as `get`
+            // (kubectl's SPDY POST is `create`).
+            verbs: &["get", "create"],
         },
     ],
 };

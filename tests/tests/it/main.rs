@@ -8,4 +8,5 @@ mod debugpod_cli;
 mod debugpod_e2e;
 mod krew;
 mod rflush;
+mod rflush_e2e;
 mod sandbox_smoke;
