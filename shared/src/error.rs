@@ -192,16 +192,33 @@ impl Error {
     }
 }
 
+/// How the user invoked this plugin: `kubectl certs` for the binary `kubectl-certs`.
+fn invoked_as() -> String {
+    let name = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    match name.strip_prefix("kubectl-") {
+        Some(plugin) => format!("kubectl {plugin}"),
+        None => "kubectl <plugin>".to_string(),
+    }
+}
+
 /// A hint for common Kubernetes API failures (RBAC, not found, unreachable).
 pub fn kube_hint(err: &kube::Error) -> Option<String> {
     match err {
-        kube::Error::Api(status) if status.code == 403 => Some(
-            "your user lacks the permission named above; `kubectl <plugin> rbac` prints the Role each command needs"
+        kube::Error::Api(status) if status.code == 403 => Some(format!(
+            "your user lacks the permission named above; `{} rbac` prints the Role each command needs",
+            invoked_as()
+        )),
+        kube::Error::Api(status) if status.code == 401 => Some(
+            "the cluster rejected your credentials; refresh them (check --context / KUBECONFIG)"
                 .into(),
         ),
-        kube::Error::Api(status) if status.code == 401 => {
-            Some("the cluster rejected your credentials; refresh them (check --context / KUBECONFIG)".into())
-        }
         kube::Error::Api(status) if status.code == 404 => {
             Some("check the name and the namespace (-n NAMESPACE, or -A to look everywhere)".into())
         }
