@@ -112,6 +112,21 @@ pub fn rdb_version_of(payload: &[u8]) -> Option<u16> {
     (n >= 10).then(|| u16::from_le_bytes([payload[n - 10], payload[n - 9]]))
 }
 
+/// The Redis type (as `TYPE` names it) of a DUMP payload, read from its first byte, the RDB
+/// object type (`RDB_TYPE_*` in Redis' `src/rdb.h`). Saves a `TYPE` round trip per key.
+pub fn kind_of_payload(payload: &[u8]) -> &'static str {
+    match payload.first() {
+        Some(0) => "string",
+        Some(1 | 10 | 14 | 18) => "list",
+        Some(2 | 11 | 20) => "set",
+        Some(3 | 5 | 12 | 17) => "zset",
+        Some(4 | 9 | 13 | 16 | 22..=25) => "hash",
+        Some(15 | 19 | 21) => "stream",
+        Some(6 | 7) => "module",
+        _ => "unknown",
+    }
+}
+
 /// The RDB version a Redis release writes (from `src/rdb.h` of each release).
 pub fn rdb_version_for(redis_version: &str) -> u16 {
     let mut parts = redis_version

@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 
-use crate::backup_format::BackupWriter;
+use futures::StreamExt;
+
+use crate::backup_format::{BackupWriter, Record};
 use crate::connect::{Redis, explain};
 use crate::pacing::{PaceConfig, Pacer, Probe};
 use crate::progress::{Progress, cursor_fraction};
@@ -18,6 +20,9 @@ use crate::scan::{self, Key};
 
 /// Keys backed up between two fsyncs (each fsync is followed by the UNLINKs it covers).
 const SYNC_GROUP: usize = 5000;
+
+/// Pages whose DUMPs may be in flight at once while backing up.
+const DUMP_DEPTH: usize = 2;
 
 /// What to do with the keys found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +81,8 @@ pub struct State {
     pub sample: Mutex<Vec<Key>>,
     /// Set by Ctrl-C: finish the batch in hand and stop.
     pub stop: AtomicBool,
+    /// Microseconds the pacers paused, summed over nodes.
+    paused_micros: AtomicU64,
     reserved: AtomicU64,
 }
 
@@ -91,6 +98,11 @@ impl State {
     /// A copy of the cursors.
     pub fn cursors(&self) -> Vec<NodeCursor> {
         self.cursors.lock().expect("cursors").clone()
+    }
+
+    /// Time the pacers spent pausing between batches, summed over nodes.
+    pub fn paused(&self) -> Duration {
+        Duration::from_micros(self.paused_micros.load(Ordering::Relaxed))
     }
 
     /// True when every node finished its scan.
@@ -173,6 +185,49 @@ fn update_progress(state: &State, dbsizes: &[u64], progress: &Progress, action: 
     progress.update(scanned as u64, msg);
 }
 
+/// One SCAN page with, when backing up, its keys' DUMPs (aligned with the keys).
+struct Page {
+    next: u64,
+    keys: Vec<Key>,
+    records: Option<Vec<Option<Record>>>,
+}
+
+/// The node's pages in cursor order. SCANs run one after another (each needs the previous
+/// cursor) while up to [`DUMP_DEPTH`] pages' DUMPs are in flight, so Redis always has the
+/// next request queued while this side writes the previous page to disk.
+fn pages<'a>(
+    conn: &'a MultiplexedConnection,
+    plan: &'a Plan,
+    start: u64,
+) -> impl futures::Stream<Item = redis::RedisResult<Page>> + 'a {
+    let scans = futures::stream::unfold(Some(start), move |cursor| async move {
+        let cursor = cursor?;
+        let mut c = conn.clone();
+        Some(
+            match scan::scan_page(&mut c, cursor, &plan.pattern, plan.batch).await {
+                Ok((next, keys)) => (Ok((next, keys)), (next != 0).then_some(next)),
+                Err(e) => (Err(e), None),
+            },
+        )
+    });
+    let dumping = plan.backup.is_some() && plan.action != Action::Count;
+    scans
+        .map(move |page| async move {
+            let (next, keys) = page?;
+            let records = if dumping && !keys.is_empty() {
+                Some(scan::dump(&mut conn.clone(), &keys).await?)
+            } else {
+                None
+            };
+            Ok(Page {
+                next,
+                keys,
+                records,
+            })
+        })
+        .buffered(DUMP_DEPTH)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_node(
     index: usize,
@@ -185,34 +240,56 @@ async fn run_node(
     dbsizes: &[u64],
     progress: &Progress,
 ) -> Result<(), NodeFailure> {
-    let fail = |error: anyhow::Error| NodeFailure {
-        node: label.clone(),
-        error,
-    };
     let start = state.cursors.lock().expect("cursors")[index].clone();
     if start.done {
         return Ok(());
     }
-    let scan_task = |cursor: u64| {
-        let mut c = conn.clone();
-        let pattern = plan.pattern.clone();
-        let batch = plan.batch;
-        tokio::spawn(async move { scan::scan_page(&mut c, cursor, &pattern, batch).await })
+    let result = scan_node(
+        index,
+        start.cursor,
+        &conn,
+        &label,
+        cluster_mode,
+        plan,
+        &state,
+        &mut pacer,
+        dbsizes,
+        progress,
+    )
+    .await;
+    state
+        .paused_micros
+        .fetch_add(pacer.paused.as_micros() as u64, Ordering::Relaxed);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn scan_node(
+    index: usize,
+    start_cursor: u64,
+    conn: &MultiplexedConnection,
+    label: &str,
+    cluster_mode: bool,
+    plan: &Plan,
+    state: &State,
+    pacer: &mut Pacer,
+    dbsizes: &[u64],
+    progress: &Progress,
+) -> Result<(), NodeFailure> {
+    let fail = |error: anyhow::Error| NodeFailure {
+        node: label.to_string(),
+        error,
     };
-    let mut pending = Some(scan_task(start.cursor));
+    let mut pages = std::pin::pin!(pages(conn, plan, start_cursor));
     let mut work = conn.clone();
     let mut unsynced: Vec<Key> = Vec::new();
-    loop {
-        let task = pending.take().expect("a SCAN in flight");
-        let (next, keys) = task
-            .await
-            .context("SCAN task")
-            .map_err(&fail)?
-            .map_err(|e| fail(explain(e, &label)))?;
+    while let Some(page) = pages.next().await {
+        let Page {
+            next,
+            mut keys,
+            records,
+        } = page.map_err(|e| fail(explain(e, label)))?;
         let stop_now = state.stop.load(Ordering::Relaxed);
-        if next != 0 && !stop_now {
-            pending = Some(scan_task(next));
-        }
         state
             .matched
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
@@ -222,7 +299,6 @@ async fn run_node(
             s.extend(keys.iter().take(room).cloned());
         }
         let mut reached_max = false;
-        let mut keys = keys;
         if plan.action == Action::Flush
             && let Some(max) = plan.max_keys
         {
@@ -237,10 +313,8 @@ async fn run_node(
         }
         let last = next == 0 || reached_max || stop_now;
         if plan.action != Action::Count && !keys.is_empty() {
-            if let Some(backup) = &plan.backup {
-                let records = scan::dump(&mut work, &keys)
-                    .await
-                    .map_err(|e| fail(explain(e, &label)))?;
+            if let (Some(backup), Some(records)) = (&plan.backup, records) {
+                let records: Vec<Record> = records.into_iter().take(keys.len()).flatten().collect();
                 state
                     .backed_up
                     .fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -272,7 +346,7 @@ async fn run_node(
             for chunk in unsynced.chunks(plan.batch.max(1)) {
                 let n = scan::unlink(&mut work, chunk, cluster_mode)
                     .await
-                    .map_err(|e| fail(explain(e, &label)))?;
+                    .map_err(|e| fail(explain(e, label)))?;
                 state.deleted.fetch_add(n, Ordering::Relaxed);
             }
             unsynced.clear();
@@ -284,19 +358,20 @@ async fn run_node(
         }
         update_progress(&state, dbsizes, progress, plan.action);
         if last {
-            if plan.action == Action::Backup
-                && let Some(backup) = &plan.backup
-            {
-                let backup = backup.clone();
-                tokio::task::block_in_place(|| backup.lock().expect("backup writer").sync())
-                    .map_err(&fail)?;
-            }
-            return Ok(());
+            break;
         }
         if plan.action == Action::Flush {
             pacer.after_batch(keys.len() as u64).await;
         }
     }
+    if plan.action == Action::Backup
+        && let Some(backup) = &plan.backup
+    {
+        let backup = backup.clone();
+        tokio::task::block_in_place(|| backup.lock().expect("backup writer").sync())
+            .map_err(&fail)?;
+    }
+    Ok(())
 }
 
 /// DBSIZE of every node.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
 
-use crate::backup_format::Record;
+use crate::backup_format::{Record, kind_of_payload};
 use crate::cluster;
 
 /// A key as bytes.
@@ -57,42 +57,38 @@ pub async fn unlink(
     Ok(counts.iter().sum())
 }
 
-/// DUMPs keys with their type and absolute expiry (server clock), pipelined. Keys that
-/// vanished meanwhile are left out.
-pub async fn dump(conn: &mut MultiplexedConnection, keys: &[Key]) -> RedisResult<Vec<Record>> {
+/// DUMPs keys with their absolute expiry (server clock), pipelined; the type is read from
+/// the payload. One entry per key, in order: None for a key that vanished meanwhile.
+pub async fn dump(
+    conn: &mut MultiplexedConnection,
+    keys: &[Key],
+) -> RedisResult<Vec<Option<Record>>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
     let mut pipe = redis::pipe();
     pipe.cmd("TIME");
     for k in keys {
-        pipe.cmd("TYPE")
-            .arg(k)
-            .cmd("PTTL")
-            .arg(k)
-            .cmd("DUMP")
-            .arg(k);
+        pipe.cmd("PTTL").arg(k).cmd("DUMP").arg(k);
     }
     let values: Vec<Value> = pipe.query_async(conn).await?;
-    let (secs, micros): (String, String) = redis::from_redis_value(values[0].clone())?;
+    let mut values = values.into_iter();
+    let (secs, micros): (String, String) =
+        redis::from_redis_value(values.next().unwrap_or(Value::Nil))?;
     let now_ms =
         secs.parse::<i64>().unwrap_or(0) * 1000 + micros.parse::<i64>().unwrap_or(0) / 1000;
     let mut out = Vec::with_capacity(keys.len());
-    for (i, key) in keys.iter().enumerate() {
-        let base = 1 + i * 3;
-        let kind: String = redis::from_redis_value(values[base].clone())?;
-        let pttl: i64 = redis::from_redis_value(values[base + 1].clone())?;
-        let payload: Option<Vec<u8>> = redis::from_redis_value(values[base + 2].clone())?;
-        let Some(payload) = payload else { continue };
-        if kind == "none" || pttl == -2 {
-            continue;
-        }
-        out.push(Record {
+    for key in keys {
+        // The pipeline returns exactly one reply per command; Nil stands in for a short one.
+        let pttl: i64 = redis::from_redis_value(values.next().unwrap_or(Value::Int(-2)))?;
+        let payload: Option<Vec<u8>> =
+            redis::from_redis_value(values.next().unwrap_or(Value::Nil))?;
+        out.push(payload.filter(|_| pttl != -2).map(|payload| Record {
             key: key.clone(),
-            kind,
+            kind: kind_of_payload(&payload).to_string(),
             expire_at_ms: (pttl >= 0).then(|| now_ms + pttl),
             payload,
-        });
+        }));
     }
     Ok(out)
 }

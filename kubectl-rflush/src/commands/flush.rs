@@ -46,6 +46,9 @@ pub struct FlushResult {
     pub seconds: f64,
     /// Keys per second.
     pub keys_per_second: f64,
+    /// Seconds spent pausing between batches to keep other clients' latency in budget
+    /// (summed over nodes).
+    pub paused_seconds: f64,
     /// False when stopped by --max-keys.
     pub completed: bool,
 }
@@ -408,10 +411,17 @@ pub async fn run(
             backup_file: backup_path.clone(),
             seconds: elapsed.as_secs_f64(),
             keys_per_second: rate,
+            paused_seconds: state.paused().as_secs_f64(),
             completed: complete,
         };
+        let paused = state.paused();
+        let pacing_note = if paused.as_millis() >= 10 {
+            format!(", paced {} to keep latency in budget", secs(paused))
+        } else {
+            String::new()
+        };
         let line = format!(
-            "{} {} keys matching {:?} on {} in {} ({:.0} keys/s){}{}",
+            "{} {} keys matching {:?} on {} in {} ({:.0} keys/s{pacing_note}){}{}",
             if complete {
                 "flushed"
             } else {

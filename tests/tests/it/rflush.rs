@@ -331,6 +331,11 @@ fn every_data_type_and_ttl_round_trips_through_backup_and_restore() {
     );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["restored"], keys.len());
+    // The type of each record is read from its DUMP payload, as TYPE would name it.
+    assert_eq!(
+        json(&out)["types"],
+        serde_json::json!({"hash": 2, "list": 1, "set": 1, "stream": 1, "string": 4, "zset": 1})
+    );
     for (k, (digest, pttl)) in keys.iter().zip(before) {
         let (d2, t2) = digest_and_ttl(&mut c2, k);
         assert_eq!(d2, digest, "{k}: value differs after restore");
