@@ -251,7 +251,7 @@ impl ClusterArgs {
     pub async fn connect(&self) -> Result<Connection> {
         let loaded = self.load_kubeconfig()?;
         let config = self.client_config(&loaded).await?;
-        let client = kube::Client::try_from(config).map_err(Error::Client)?;
+        let client = crate::kube_client::build(config).map_err(Error::Client)?;
         Ok(Connection {
             client,
             kubeconfig: loaded,

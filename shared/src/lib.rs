@@ -20,6 +20,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod exit;
+pub mod kube_client;
 pub mod output;
 pub mod portforward;
 pub mod prompt;
