@@ -420,6 +420,7 @@ pub fn not_found(entries: &[Entry], name: &str, scope: &NamespaceScope) -> Error
     Error::NotFound {
         kind: "certificate",
         name: name.to_string(),
+        namespace: None,
         suggestions: shared::suggest::close_matches(name, names),
         list_hint: Some(format!(
             "`kubectl certs list` shows the certificates in {}",

@@ -124,6 +124,7 @@ impl Target {
                     .ok_or_else(|| Error::NotFound {
                         kind: "container",
                         name: n.to_string(),
+                        namespace: None,
                         suggestions: shared::suggest::close_matches(
                             n,
                             self.containers.iter().map(|c| c.name.as_str()),
@@ -173,6 +174,8 @@ pub async fn find(client: &Client, namespace: &str, name: &str) -> anyhow::Resul
         .copied()
         .filter(|p| p.name_any().starts_with(&format!("{name}-")))
         .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        // A pod being deleted still says Running (during every rollout): never a target.
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
     if let [only] = prefixed.as_slice() {
         eprintln!(
@@ -188,7 +191,8 @@ pub async fn find(client: &Client, namespace: &str, name: &str) -> anyhow::Resul
     }
     Err(Error::NotFound {
         kind: "pod",
-        name: format!("{name}\" in namespace \"{namespace}"),
+        name: name.to_string(),
+        namespace: Some(namespace.to_string()),
         suggestions,
         list_hint: Some(format!(
             "list candidate targets with `kubectl debugpod list -n {namespace}`"

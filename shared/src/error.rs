@@ -85,12 +85,14 @@ pub enum Error {
     #[error("cannot prompt for confirmation")]
     Prompt(#[source] std::io::Error),
     /// A named thing does not exist.
-    #[error("{kind} {name:?} not found{}", suggestion_suffix(.suggestions))]
+    #[error("{kind} {name:?}{} not found{}", namespace_suffix(.namespace), suggestion_suffix(.suggestions))]
     NotFound {
         /// What kind of thing, e.g. "cache type".
         kind: &'static str,
         /// The name given.
         name: String,
+        /// The namespace looked in, for namespaced objects.
+        namespace: Option<String>,
         /// Close matches.
         suggestions: Vec<String>,
         /// What to run to see valid names.
@@ -143,6 +145,12 @@ fn path_list(paths: &[PathBuf]) -> String {
 
 fn line_suffix(line: Option<usize>) -> String {
     line.map(|l| format!(", line {l}")).unwrap_or_default()
+}
+
+fn namespace_suffix(namespace: &Option<String>) -> String {
+    namespace
+        .as_ref()
+        .map_or_else(String::new, |ns| format!(" in namespace {ns:?}"))
 }
 
 fn suggestion_suffix(suggestions: &[String]) -> String {

@@ -165,6 +165,22 @@ mod tests {
     }
 
     #[test]
+    fn not_found_names_the_namespace_once_and_suggests() {
+        let err = Error::NotFound {
+            kind: "pod",
+            name: "api-gatway".into(),
+            namespace: Some("market-intel-brain".into()),
+            suggestions: vec!["api-gateway".into()],
+            list_hint: Some("list candidate targets with `kubectl debugpod list`".into()),
+        };
+        assert_eq!(
+            format_report(&err),
+            "error: pod \"api-gatway\" in namespace \"market-intel-brain\" not found (did you mean \"api-gateway\"?)\n\
+             hint: list candidate targets with `kubectl debugpod list`\n"
+        );
+    }
+
+    #[test]
     fn kube_api_errors_show_the_server_message() {
         let status = kube::core::Status::failure(
             r#"secrets is forbidden: User "bob" cannot list resource "secrets""#,

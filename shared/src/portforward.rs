@@ -168,6 +168,7 @@ pub async fn resolve(
         kube::Error::Api(s) if s.code == 404 => Error::NotFound {
             kind,
             name: target.name.clone(),
+            namespace: Some(namespace.to_string()),
             suggestions: vec![],
             list_hint: Some(format!("check the name and the namespace ({namespace})")),
         },

@@ -51,6 +51,7 @@ pub async fn run(
             return Err(Error::NotFound {
                 kind: "debug session",
                 name: n.clone(),
+                namespace: None,
                 suggestions: shared::suggest::close_matches(
                     n,
                     sessions

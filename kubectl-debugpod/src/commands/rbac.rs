@@ -123,6 +123,7 @@ pub fn select(names: &[String]) -> Result<Vec<CommandRbac>, Error> {
                 .ok_or_else(|| Error::NotFound {
                     kind: "command",
                     name: n.clone(),
+                    namespace: None,
                     suggestions: shared::suggest::close_matches(
                         n,
                         COMMANDS.iter().map(|c| c.command),

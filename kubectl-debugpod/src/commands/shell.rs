@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use futures::SinkExt;
 use kube::api::{AttachParams, TerminalSize};
 use shared::prompt::{Answer, can_prompt, confirm};
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{Ctx, acquire, delete_session};
 use crate::cli::SessionArgs;
@@ -39,41 +39,57 @@ fn terminal_size() -> Option<TerminalSize> {
         .map(|(width, height)| TerminalSize { width, height })
 }
 
-/// Copies our stdin to the remote until the remote ends. On a terminal, stdin is read only when
-/// it is readable (tokio `AsyncFd`), so no thread is left blocked on it afterwards — the
-/// delete prompt gets every keystroke.
-async fn pump_stdin(mut remote: impl AsyncWrite + Unpin) {
-    let stdin = std::io::stdin();
-    // `AsyncFd::new` is deprecated for I/O safety (the fd could be closed while registered);
-    // fd 0 is owned by `Stdin`, which never closes it, and `register` would need `unsafe`.
-    #[allow(deprecated)]
-    let fd = if stdin.is_terminal() {
-        tokio::io::unix::AsyncFd::new(stdin).ok()
-    } else {
-        None
-    };
-    if let Some(fd) = fd {
+/// How often the stdin reader looks at whether the session ended.
+const STDIN_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Reads our stdin on a thread of its own and hands the bytes over, until `stop` is set or
+/// stdin ends. It waits with `poll(2)` and a short timeout instead of a blocking read, so it
+/// is never left holding the terminal after the remote ends (the delete prompt gets every
+/// keystroke), and it never blocks a runtime worker (a blocking read there starves the task
+/// that writes to the remote). The terminal stays in blocking mode, as the parent shell
+/// expects it.
+fn spawn_stdin_reader(
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (
+    tokio::sync::mpsc::Receiver<Vec<u8>>,
+    std::thread::JoinHandle<()>,
+) {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use std::sync::atomic::Ordering;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let reader = std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let timeout = Timespec::try_from(STDIN_POLL).expect("a small timeout");
         let mut buf = [0u8; 4096];
-        loop {
-            let Ok(mut guard) = fd.readable().await else {
-                return;
-            };
-            match guard.try_io(|inner| std::io::Read::read(&mut inner.get_ref().lock(), &mut buf)) {
-                Ok(Ok(0)) | Ok(Err(_)) => return,
-                Ok(Ok(n)) => {
-                    if remote.write_all(&buf[..n]).await.is_err() {
+        while !stop.load(Ordering::Relaxed) {
+            let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return,
+            }
+            // Readable (or hung up): this read returns at once.
+            match rustix::io::read(&stdin, &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
                         return;
                     }
-                    let _ = remote.flush().await;
                 }
-                Err(_would_block) => continue,
             }
         }
-    }
-    let mut stdin = tokio::io::stdin();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = stdin.read(&mut buf).await {
-        if n == 0 || remote.write_all(&buf[..n]).await.is_err() {
+    });
+    (rx, reader)
+}
+
+/// Copies our stdin to the remote until stdin ends or the remote stops taking it.
+async fn pump_stdin(
+    mut remote: impl AsyncWrite + Unpin,
+    mut input: tokio::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    while let Some(bytes) = input.recv().await {
+        if remote.write_all(&bytes).await.is_err() || remote.flush().await.is_err() {
             return;
         }
     }
@@ -147,11 +163,16 @@ pub async fn run(
             let _ = tokio::io::copy(&mut e, &mut tokio::io::stderr()).await;
         }
     });
-    let input = tokio::spawn(pump_stdin(remote_in));
+    let stop_input = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (keys, reader) = spawn_stdin_reader(stop_input.clone());
+    let input = tokio::spawn(pump_stdin(remote_in, keys));
     let mut stdout = tokio::io::stdout();
     let _ = tokio::io::copy(&mut remote_out, &mut stdout).await;
     let _ = stdout.flush().await;
+    stop_input.store(true, std::sync::atomic::Ordering::Relaxed);
     input.abort();
+    // The reader lets go of the terminal within one poll interval; the prompt below reads it.
+    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     resizer.abort();
     let _ = errs.await;
     drop(raw);

@@ -85,6 +85,7 @@ fn unknown_type(config: &Config, name: &str) -> Error {
     Error::NotFound {
         kind: "cache type",
         name: name.to_string(),
+        namespace: None,
         suggestions: shared::suggest::close_matches(name, names.iter().copied()),
         list_hint: Some(format!(
             "known cache types: {}; or give a pattern such as 'user:*'",

@@ -805,7 +805,10 @@ async fn debugpod_failure_paths_explain_themselves_and_leave_nothing_behind() ->
     let out = f.run(&["create", "targt"])?;
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("did you mean \"target\""),
+        stderr(&out).contains(&format!(
+            "pod \"targt\" in namespace \"{}\" not found (did you mean \"target\"?)",
+            f.ns
+        )),
         "{}",
         stderr(&out)
     );
@@ -864,5 +867,153 @@ async fn debugpod_failure_paths_explain_themselves_and_leave_nothing_behind() ->
         &f.tag,
     ])?;
     ok(&out)?;
+    Ok(())
+}
+
+/// What a person at a terminal sees: `shell` in a pseudo-terminal (expectrl), driven by keys.
+mod tty {
+    use std::time::Duration;
+
+    use anyhow::{Context as _, Result, bail};
+    use expectrl::process::unix::WaitStatus;
+    use expectrl::{ControlCode, Expect as _, Regex};
+
+    /// Waits for `pattern` and returns the first capture group (or the whole match).
+    fn capture(p: &mut impl expectrl::Expect, pattern: &str) -> Result<String> {
+        let found = p
+            .expect(Regex(pattern))
+            .with_context(|| format!("waiting for {pattern:?}"))?;
+        let bytes = found.get(1).or_else(|| found.get(0)).context("no match")?;
+        Ok(String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    /// What the session showed and how it ended.
+    pub struct ShellRun {
+        pub tty: String,
+        pub initial_size: String,
+        pub expected_initial_size: String,
+        pub resized: String,
+        pub target_pod: String,
+        pub exit: WaitStatus,
+    }
+
+    /// Drives `kubectl debugpod shell` in a pseudo-terminal. Markers are arithmetic
+    /// (`$((40+2))`) so the terminal's echo of what was typed never matches them.
+    pub fn drive(cmd: std::process::Command) -> Result<ShellRun> {
+        let mut p = expectrl::Session::spawn(cmd).context("spawn in a pty")?;
+        p.set_expect_timeout(Some(Duration::from_secs(150)));
+        p.expect("exit to leave").context("the session started")?;
+
+        p.send_line("tty; echo size=$(stty size)=; echo target=$TARGET_POD=; echo step-$((40+2))")?;
+        let tty = capture(&mut p, r"(/dev/pts/\d+)")?;
+        let initial_size = capture(&mut p, r"size=(\d+ \d+)=")?;
+        let target_pod = capture(&mut p, r"target=([a-z0-9-]*)=")?;
+        p.expect("step-42")?;
+        let (cols, rows) = p.get_process().get_window_size()?;
+        let expected_initial_size = format!("{rows} {cols}");
+
+        // Resize the terminal: the kernel signals the plugin (SIGWINCH), which must pass the
+        // new size on. The shell may read `stty size` before the resize message lands, so ask
+        // until it shows (a wait on the condition, bounded by the expect timeout).
+        p.get_process_mut().set_window_size(123, 45)?;
+        let mut resized = String::new();
+        for i in 0..50 {
+            p.send_line(&format!("echo resize-{i}=$(stty size)=$((1000+{i}))"))?;
+            resized = capture(&mut p, &format!(r"resize-{i}=(\d+ \d+)=100{i}\b"))?;
+            if resized == "45 123" {
+                break;
+            }
+        }
+
+        // Ctrl-C goes to the remote foreground job, not to the plugin.
+        // The local terminal is raw, so ^C is a byte for the remote terminal, which interrupts
+        // the sleep; the plugin itself must live on.
+        p.send_line("echo sleeping-$((2+2)); sleep 300; echo not-interrupted-$((3+3))")?;
+        p.expect("sleeping-4")?;
+        p.send(ControlCode::EndOfText)?;
+        p.send_line("echo alive-$((5+5))")?;
+        let after_interrupt = capture(&mut p, r"(alive-10|not-interrupted-6)")?;
+        if after_interrupt != "alive-10" {
+            bail!("Ctrl-C did not reach the remote shell: {after_interrupt}");
+        }
+
+        // Leave with a status; the plugin offers to delete the session (its stdin is a terminal).
+        p.send_line("exit 7")?;
+        p.expect("Delete session").context("the delete prompt")?;
+        p.send("y")?;
+        p.expect("deleted session")
+            .context("the session was deleted")?;
+        let exit = p.get_process().wait()?;
+        Ok(ShellRun {
+            tty,
+            initial_size,
+            expected_initial_size,
+            resized,
+            target_pod,
+            exit,
+        })
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_shell_is_a_real_tty_that_follows_resizes_passes_ctrl_c_and_deletes_on_exit()
+-> Result<()> {
+    let f = Fixture::own("shell").await?;
+    let cmd = f.command_as(
+        User::Debugpod,
+        &["shell", "target", "--reason", &f.tag, "--timeout", "120s"],
+    )?;
+    let run = tokio::task::spawn_blocking(move || tty::drive(cmd)).await??;
+    assert!(run.tty.starts_with("/dev/pts/"), "{}", run.tty);
+    assert_eq!(run.initial_size, run.expected_initial_size, "initial size");
+    assert_eq!(
+        run.resized, "45 123",
+        "the remote terminal follows a resize"
+    );
+    assert_eq!(run.target_pod, "target", "the session carries TARGET_POD");
+    assert!(
+        matches!(run.exit, expectrl::process::unix::WaitStatus::Exited(_, 7)),
+        "the shell's exit status is the plugin's: {:?}",
+        run.exit
+    );
+    assert!(
+        f.sessions().await?.is_empty(),
+        "the session was deleted on exit"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_a_workload_name_skips_pods_being_deleted() -> Result<()> {
+    // Mid-rollout a Deployment has an old pod Terminating (phase still Running) next to the new
+    // one: `debugpod exec web` must pick the live pod, not call the name ambiguous.
+    let f = Fixture::own("rollout").await?;
+    for name in ["web-old", "web-new"] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": "web"}},
+            "spec": {"terminationGracePeriodSeconds": 120, "containers": [{
+                "name": "app", "image": f.sb.toolbox_image, "imagePullPolicy": "IfNotPresent",
+                // PID 1 ignores SIGTERM: deleted, the pod stays Terminating for the grace period.
+                "command": ["/bin/sh", "-c", "while :; do sleep 1; done"]}]}
+        }))?;
+        f.pods().create(&PostParams::default(), &pod).await?;
+        f.wait_running(name).await?;
+    }
+    f.pods().delete("web-old", &DeleteParams::default()).await?;
+    let old = f.pods().get("web-old").await?;
+    ensure!(
+        old.metadata.deletion_timestamp.is_some()
+            && old.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"),
+        "web-old should be Terminating with phase Running"
+    );
+    let out = f.run(&["report", "web", "--no-presets", "-f", "-"])?;
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("using pod web-new (the only Running pod named web-*)"),
+        "{err}"
+    );
     Ok(())
 }
