@@ -356,7 +356,7 @@ async fn scan_node(
             cursors[index].cursor = next;
             cursors[index].done = next == 0;
         }
-        update_progress(&state, dbsizes, progress, plan.action);
+        update_progress(state, dbsizes, progress, plan.action);
         if last {
             break;
         }

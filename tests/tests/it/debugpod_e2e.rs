@@ -918,7 +918,7 @@ mod tty {
         p.get_process_mut().set_window_size(123, 45)?;
         let mut resized = String::new();
         for i in 0..50 {
-            p.send_line(&format!("echo resize-{i}=$(stty size)=$((1000+{i}))"))?;
+            p.send_line(format!("echo resize-{i}=$(stty size)=$((1000+{i}))"))?;
             resized = capture(&mut p, &format!(r"resize-{i}=(\d+ \d+)=100{i}\b"))?;
             if resized == "45 123" {
                 break;
