@@ -1105,3 +1105,369 @@ async fn targets_service_and_pod_resolve_to_redis_0() -> Result<()> {
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. A password from a Secret, and a port-forward that drops mid-flush.
+
+/// Deletes a test namespace when dropped (background deletion, even when the test failed).
+struct NamespaceGuard(Sandbox, String);
+
+impl Drop for NamespaceGuard {
+    fn drop(&mut self) {
+        if let Ok(k) = self.0.kubeconfig(User::Admin) {
+            let _ = std::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(k)
+                .args(["delete", "namespace", &self.1, "--wait=false"])
+                .output();
+        }
+    }
+}
+
+/// Binds `role` to the rflush user in its namespace and waits until `get secrets` is
+/// `allowed` (true or false) for that user, as the API server's authorizer sees it.
+async fn bind_and_wait(sb: &Sandbox, admin: &Client, role: &Role, secrets: bool) -> Result<()> {
+    let ns = role.metadata.namespace.clone().context("namespace")?;
+    let roles: Api<Role> = Api::namespaced(admin.clone(), &ns);
+    match roles.get_opt(&role.name_any()).await? {
+        Some(existing) => {
+            let mut r = role.clone();
+            r.metadata.resource_version = existing.metadata.resource_version;
+            roles
+                .replace(&role.name_any(), &PostParams::default(), &r)
+                .await?;
+        }
+        None => {
+            roles.create(&PostParams::default(), role).await?;
+        }
+    }
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "kubectl-rflush"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.name_any()},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": User::Rflush.name()}],
+    }))?;
+    match Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+    {
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        other => {
+            other?;
+        }
+    }
+    let client = sb.client_for(User::Rflush).await?;
+    eventually("the Role to take effect", Duration::from_secs(30), || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            let review: SelfSubjectAccessReview = serde_json::from_value(json!({
+                "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": {"namespace": ns, "verb": "get", "resource": "secrets"}},
+            }))?;
+            let answer = Api::<SelfSubjectAccessReview>::all(client)
+                .create(&PostParams::default(), &review)
+                .await?;
+            Ok((answer.status.is_some_and(|s| s.allowed) == secrets).then_some(()))
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn in_cluster_password_from_a_secret_needs_get_secrets_and_nothing_more() -> Result<()> {
+    let sb = Sandbox::load()?;
+    let admin = sb.client().await?;
+    let ns = format!("rflush-auth-{}", unique());
+    let namespace: Namespace = serde_json::from_value(
+        json!({"metadata": {"name": ns, "labels": {"kubectl-ops.dev/test": "rflush"}}}),
+    )?;
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &namespace)
+        .await?;
+    let _guard = NamespaceGuard(sb.clone(), ns.clone());
+    // The seeded StatefulSet's image, so the test needs no image name of its own.
+    let sts: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(admin.clone(), &sb.namespace);
+    let image = sts
+        .get("redis")
+        .await?
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.containers.first().and_then(|c| c.image.clone()))
+        .context("the seeded redis image")?;
+    let password = format!("pw-{}-with:odd@chars", unique());
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "redis-auth"},
+        "stringData": {"password": password, "other": "not-it"},
+    }))?;
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "redis-auth", "labels": {"app": "redis-auth"}},
+        "spec": {"automountServiceAccountToken": false, "terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "redis", "image": image, "imagePullPolicy": "IfNotPresent",
+            "command": ["redis-server", "--requirepass", "$(REDIS_PASSWORD)", "--save", "", "--appendonly", "no"],
+            "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "redis-auth", "key": "password"}}}],
+            "ports": [{"containerPort": 6379}]}]}
+    }))?;
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+    pods.create(&PostParams::default(), &pod).await?;
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        kube::runtime::wait::await_condition(
+            pods.clone(),
+            "redis-auth",
+            kube::runtime::wait::conditions::is_pod_running(),
+        ),
+    )
+    .await
+    .context("redis-auth not Running within 120s")??;
+
+    // Seed through our own port-forward, authenticated.
+    let mut forwarder = pods.portforward("redis-auth", &[6379]).await?;
+    let stream = forwarder.take_stream(6379).context("no stream")?;
+    let (mut conn, driver) = MultiplexedConnection::new_with_config(
+        &RedisConnectionInfo::default().set_password(&password),
+        stream,
+        AsyncConnectionConfig::new(),
+    )
+    .await?;
+    tokio::spawn(driver);
+    let mut pipe = redis::pipe();
+    for i in 0..120 {
+        pipe.cmd("SET").arg(format!("auth:{i}")).arg(i).ignore();
+    }
+    pipe.query_async::<()>(&mut conn).await?;
+
+    // The Role `kubectl rflush rbac` prints, bound as printed.
+    let out = plugin("kubectl-rflush")
+        .args(["rbac", "-n", &ns])
+        .output()?;
+    ensure!(out.status.success(), "rbac: {}", text(&out));
+    let role: Role = serde_json::from_value(serde_saphyr::from_str::<Value>(&String::from_utf8(
+        out.stdout,
+    )?)?)?;
+    bind_and_wait(&sb, &admin, &role, true).await?;
+    let dir = tempfile::tempdir()?;
+    let count = |extra: &[&str]| -> Result<Output> {
+        let mut args = vec![
+            "count",
+            "auth:*",
+            "--target",
+            "pod/redis-auth",
+            "-o",
+            "json",
+        ];
+        args.extend(extra);
+        rflush_as(&sb, User::Rflush, &ns, dir.path(), &args)
+    };
+
+    // NAME:KEY, and NAME alone (the `password` key is the default).
+    for secret_arg in ["redis-auth:password", "redis-auth"] {
+        let v = ok_json(&count(&["--password-secret", secret_arg])?)?;
+        ensure!(v["keys"] == 120, "{secret_arg}: {v}");
+    }
+    // No password: Redis says NOAUTH, the plugin says where a password can come from.
+    let out = count(&[])?;
+    ensure!(out.status.code() == Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    ensure!(
+        err.contains("requires a password")
+            && err.contains("hint: ")
+            && err.contains("--password-secret"),
+        "{err}"
+    );
+    // A key the Secret does not have: the keys it does have are listed.
+    let out = count(&["--password-secret", "redis-auth:pass"])?;
+    ensure!(out.status.code() == Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    ensure!(
+        err.contains("secret redis-auth has no key \"pass\"")
+            && err.contains("keys: other, password"),
+        "{err}"
+    );
+
+    // The same Role without its secrets rule: the error names the missing permission.
+    let mut without = role.clone();
+    without.rules = Some(
+        role.rules
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| {
+                !r.resources
+                    .clone()
+                    .unwrap_or_default()
+                    .contains(&"secrets".to_string())
+            })
+            .collect(),
+    );
+    bind_and_wait(&sb, &admin, &without, false).await?;
+    let out = count(&["--password-secret", "redis-auth"])?;
+    ensure!(out.status.code() == Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    ensure!(
+        err.contains(&format!(
+            "User \"{}\" cannot get resource \"secrets\"",
+            User::Rflush.name()
+        )) && err.contains("hint: "),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// The local ports of `pid`'s TCP connections to `port` (from `ss -tnp`).
+fn local_ports_to(pid: u32, port: u16) -> Result<Vec<u16>> {
+    let out = std::process::Command::new("ss")
+        .args(["-tnpH", "state", "established"])
+        .output()
+        .context("ss (iproute2)")?;
+    let needle = format!("pid={pid},");
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            // Recv-Q Send-Q Local Peer Process
+            let (local, peer) = (cols.get(2)?, cols.get(3)?);
+            peer.ends_with(&format!(":{port}"))
+                .then(|| local.rsplit(':').next()?.parse().ok())
+                .flatten()
+        })
+        .collect())
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn in_cluster_port_forward_drop_mid_flush_resumes_and_loses_nothing() -> Result<()> {
+    let sb = Sandbox::load()?;
+    let admin = sb.client().await?;
+    let ns = sb.namespace.clone();
+    bind_rflush_role(&sb, &admin).await?;
+    let u = unique();
+    let prefix = format!("drop:{u}:");
+    let _cleanup = Cleanup {
+        sb: sb.clone(),
+        pattern: format!("drop:{u}:*"),
+        url: None,
+    };
+    const N: usize = 20_000;
+    let mut r = PodRedis::open(&admin, &ns).await?;
+    let mut pipe = redis::pipe();
+    for i in 0..N {
+        pipe.cmd("SET")
+            .arg(format!("{prefix}{i}"))
+            .arg(format!("value-{i}"))
+            .ignore();
+    }
+    pipe.query_async::<()>(&mut r.conn).await?;
+    let pattern = format!("{prefix}*");
+
+    // A slow flush (--rate), with a backup, as the least-privilege user.
+    let dir = tempfile::tempdir()?;
+    let backup = dir.path().join("drop.rfb");
+    let child = plugin("kubectl-rflush")
+        .env_remove("KUBECONFIG")
+        .env_remove("REDIS_URL")
+        .current_dir(dir.path())
+        .arg("--kubeconfig")
+        .arg(sb.kubeconfig(User::Rflush)?)
+        .args(["--context", CONTEXT, "-n", &ns])
+        .args(["flush", "-p", &pattern, "--yes", "--rate", "2000", "-f"])
+        .arg(&backup)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    // Once some keys are gone, cut every connection the plugin has to the API server (the
+    // port-forward's WebSocket among them), the way a network blip or an API server restart would.
+    let mut oracle = PodRedis::open(&admin, &ns).await?;
+    eventually("the flush to be under way", Duration::from_secs(60), || {
+        let mut c = oracle.conn.clone();
+        let pattern = pattern.clone();
+        async move {
+            let left = scan_async(&mut c, pattern.as_bytes()).await?.len();
+            Ok((left < N - 2000).then_some(()))
+        }
+    })
+    .await?;
+    let api_port: u16 = sb
+        .vars
+        .get("SANDBOX_API_SERVER")
+        .and_then(|url| url.rsplit(':').next()?.trim_end_matches('/').parse().ok())
+        .context("SANDBOX_API_SERVER in the sandbox env")?;
+    let ports = local_ports_to(pid, api_port)?;
+    ensure!(
+        !ports.is_empty(),
+        "no connections of pid {pid} to :{api_port}"
+    );
+    for p in &ports {
+        let st = std::process::Command::new("ss")
+            .args(["-K", "-tn", "sport", "=", &format!(":{p}")])
+            .output()?;
+        ensure!(st.status.success(), "ss -K: {:?}", st);
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    ensure!(
+        out.status.code() == Some(1),
+        "the cut flush fails: {}",
+        text(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let checkpoint = err
+        .lines()
+        .find_map(|l| l.strip_prefix("checkpoint: "))
+        .with_context(|| format!("no checkpoint line: {err}"))?
+        .to_string();
+    ensure!(err.contains("resume with: kubectl rflush"), "{err}");
+    let left_after_cut = scan_async(&mut oracle.conn, pattern.as_bytes())
+        .await?
+        .len();
+    ensure!(
+        left_after_cut > 0 && left_after_cut < N,
+        "{left_after_cut} left"
+    );
+
+    // Resume: finishes, appending to the same backup.
+    let out = rflush_as(
+        &sb,
+        User::Rflush,
+        &ns,
+        dir.path(),
+        &["flush", "--resume", &checkpoint, "--yes", "-o", "json"],
+    )?;
+    let v = ok_json(&out)?;
+    ensure!(v["completed"] == true, "{v}");
+    ensure!(v["deleted_total"].as_u64() == Some(N as u64), "{v}");
+    ensure!(
+        scan_async(&mut oracle.conn, pattern.as_bytes())
+            .await?
+            .is_empty(),
+        "keys left after the resumed flush"
+    );
+
+    // Nothing lost: the one backup file restores every key with its value.
+    let out = rflush_as(
+        &sb,
+        User::Rflush,
+        &ns,
+        dir.path(),
+        &["restore", backup.to_str().context("path")?, "-o", "json"],
+    )?;
+    let v = ok_json(&out)?;
+    ensure!(v["restored"].as_u64() == Some(N as u64), "{v}");
+    let mut pipe = redis::pipe();
+    for i in 0..N {
+        pipe.cmd("GET").arg(format!("{prefix}{i}"));
+    }
+    let values: Vec<Option<String>> = pipe.query_async(&mut oracle.conn).await?;
+    for (i, v) in values.iter().enumerate() {
+        ensure!(
+            v.as_deref() == Some(format!("value-{i}").as_str()),
+            "{prefix}{i}: {v:?}"
+        );
+    }
+    Ok(())
+}
