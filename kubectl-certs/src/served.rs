@@ -131,6 +131,34 @@ where
     Ok(certs.iter().map(|c| c.as_ref().to_vec()).collect())
 }
 
+/// How long reading a served certificate may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The `--endpoint` step of `check` and `validate`: fetches what `endpoint` serves (through a
+/// port-forward for in-cluster targets) and compares it with the assessed Secret, or records an
+/// Unknown `served` finding, with a hint, when it cannot be read.
+pub async fn assess(
+    analysis: &mut crate::findings::Analysis,
+    client: &kube::Client,
+    namespace: &str,
+    endpoint: &Endpoint,
+    endpoint_text: &str,
+    thresholds: crate::findings::Thresholds,
+    now: i64,
+) {
+    match fetch(Some(client), namespace, endpoint, None, FETCH_TIMEOUT).await {
+        Ok(chain) => {
+            crate::evaluate::compare_served(analysis, endpoint_text, &chain, thresholds, now)
+        }
+        Err(err) => analysis.findings.push(crate::findings::Finding {
+            severity: crate::findings::Severity::Unknown,
+            check: "served",
+            message: format!("cannot read the certificate served at {endpoint_text}: {err:#}"),
+            hint: Some("check the address and that it speaks TLS".into()),
+        }),
+    }
+}
+
 /// Fetches the served chain (DER, leaf first). `sni` defaults to the host.
 pub async fn fetch(
     client: Option<&kube::Client>,

@@ -2,14 +2,13 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use serde::Serialize;
 use shared::color::{Stream, paint};
 use shared::output::{Table, print_structured, write_str};
 
 use crate::cli::CheckArgs;
-use crate::evaluate::{compare_served, evaluate};
+use crate::evaluate::evaluate;
 use crate::findings::{Finding, Severity, Thresholds};
 use crate::inspect::{now, rfc3339};
 use crate::model;
@@ -150,23 +149,16 @@ pub async fn run(
     for e in &entries {
         let mut a = evaluate(e, &anchors, thresholds, now, false);
         if let (Some(ep), Some(text)) = (&endpoint, &args.endpoint) {
-            match served::fetch(
-                Some(&conn.client),
+            served::assess(
+                &mut a,
+                &conn.client,
                 &e.namespace,
                 ep,
-                None,
-                Duration::from_secs(20),
+                text,
+                thresholds,
+                now,
             )
-            .await
-            {
-                Ok(chain) => compare_served(&mut a, text, &chain, thresholds, now),
-                Err(err) => a.findings.push(Finding {
-                    severity: Severity::Unknown,
-                    check: "served",
-                    message: format!("cannot read the certificate served at {text}: {err:#}"),
-                    hint: Some("check the address and that it speaks TLS".into()),
-                }),
-            }
+            .await;
         }
         verdicts.push(Verdict {
             namespace: e.namespace.clone(),

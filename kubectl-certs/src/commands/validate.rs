@@ -2,14 +2,13 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use serde::Serialize;
 use shared::color::{Stream, Tone, paint};
 use shared::output::{print_structured, write_str};
 
 use crate::cli::ValidateArgs;
-use crate::evaluate::{compare_served, evaluate};
+use crate::evaluate::evaluate;
 use crate::findings::{Finding, Severity, Thresholds};
 use crate::inspect::{CertInfo, now};
 use crate::model;
@@ -56,23 +55,16 @@ pub async fn run(
     let now = now();
     let mut a = evaluate(&entry, &anchors, thresholds, now, true);
     if let (Some(ep), Some(text)) = (&endpoint, &args.endpoint) {
-        match served::fetch(
-            Some(&conn.client),
+        served::assess(
+            &mut a,
+            &conn.client,
             &entry.namespace,
             ep,
-            None,
-            Duration::from_secs(20),
+            text,
+            thresholds,
+            now,
         )
-        .await
-        {
-            Ok(chain) => compare_served(&mut a, text, &chain, thresholds, now),
-            Err(err) => a.findings.push(Finding {
-                severity: Severity::Unknown,
-                check: "served",
-                message: format!("cannot read the certificate served at {text}: {err:#}"),
-                hint: None,
-            }),
-        }
+        .await;
     }
     let worst = a.worst();
     if args.output.output.is_structured() {

@@ -97,47 +97,7 @@ async fn bind_rflush_role(sb: &Sandbox, admin: &Client) -> Result<()> {
         role.metadata.namespace.as_deref() == Some(ns.as_str()),
         "{role:?}"
     );
-    let roles: Api<Role> = Api::namespaced(admin.clone(), ns);
-    match roles.create(&PostParams::default(), &role).await {
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            let mut r = role.clone();
-            r.metadata.resource_version =
-                roles.get(&role.name_any()).await?.metadata.resource_version;
-            roles
-                .replace(&role.name_any(), &PostParams::default(), &r)
-                .await?;
-        }
-        other => {
-            other?;
-        }
-    }
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "kubectl-rflush"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.name_any()},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": User::Rflush.name()}],
-    }))?;
-    match Api::<RoleBinding>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &binding)
-        .await
-    {
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        other => {
-            other?;
-        }
-    }
-    let client = sb.client_for(User::Rflush).await?;
-    eventually("the rflush Role to take effect", Duration::from_secs(30), || {
-        let client = client.clone();
-        async move {
-            let review: SelfSubjectAccessReview = serde_json::from_value(json!({
-                "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                "spec": {"resourceAttributes": {"namespace": ns, "verb": "get", "resource": "pods", "subresource": "portforward"}},
-            }))?;
-            let answer = Api::<SelfSubjectAccessReview>::all(client).create(&PostParams::default(), &review).await?;
-            Ok(answer.status.is_some_and(|s| s.allowed).then_some(()))
-        }
-    })
-    .await
+    bind_and_wait(sb, admin, &role, true).await
 }
 
 /// The cache types of the default config (`list -o json`) with the count seeded for each.
@@ -622,19 +582,7 @@ async fn in_cluster_without_binding_names_the_forbidden_permission() -> Result<(
     Api::<Namespace>::all(admin.clone())
         .create(&PostParams::default(), &namespace)
         .await?;
-    struct DeleteNs(Sandbox, String);
-    impl Drop for DeleteNs {
-        fn drop(&mut self) {
-            if let Ok(k) = self.0.kubeconfig(User::Admin) {
-                let _ = std::process::Command::new("kubectl")
-                    .arg("--kubeconfig")
-                    .arg(k)
-                    .args(["delete", "namespace", &self.1, "--wait=false"])
-                    .output();
-            }
-        }
-    }
-    let _delete = DeleteNs(sb.clone(), ns.clone());
+    let _delete = NamespaceGuard(sb.clone(), ns.clone());
     let dir = tempfile::tempdir()?;
     let user = User::Rflush.name();
     for (target, verb, resource, group) in [
@@ -1128,17 +1076,22 @@ impl Drop for NamespaceGuard {
 /// `allowed` (true or false) for that user, as the API server's authorizer sees it.
 async fn bind_and_wait(sb: &Sandbox, admin: &Client, role: &Role, secrets: bool) -> Result<()> {
     let ns = role.metadata.namespace.clone().context("namespace")?;
+    // Tests share the seeded namespace and run concurrently: create, or bring the existing Role
+    // to these rules (a replace is needed only when the rules differ).
     let roles: Api<Role> = Api::namespaced(admin.clone(), &ns);
-    match roles.get_opt(&role.name_any()).await? {
-        Some(existing) => {
-            let mut r = role.clone();
-            r.metadata.resource_version = existing.metadata.resource_version;
-            roles
-                .replace(&role.name_any(), &PostParams::default(), &r)
-                .await?;
+    match roles.create(&PostParams::default(), role).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let existing = roles.get(&role.name_any()).await?;
+            if existing.rules != role.rules {
+                let mut r = role.clone();
+                r.metadata.resource_version = existing.metadata.resource_version;
+                roles
+                    .replace(&role.name_any(), &PostParams::default(), &r)
+                    .await?;
+            }
         }
-        None => {
-            roles.create(&PostParams::default(), role).await?;
+        other => {
+            other?;
         }
     }
     let binding: RoleBinding = serde_json::from_value(json!({
