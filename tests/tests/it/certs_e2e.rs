@@ -12,12 +12,12 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail, ensure};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::Client;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
+use kubectl_ops_tests::fixtures::{TestNamespace, bind_role, printed_role};
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User, eventually};
 use rcgen::{
@@ -31,13 +31,6 @@ fn gvk(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk("cert-manager.io", "v1", kind))
 }
 
-fn unique() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() % 1_000_000_000)
-        .unwrap_or(0)
-}
-
 /// A namespace of the test's own with the sandbox CA, an Issuer, the `certs rbac` Role bound to
 /// `kubectl-ops-certs`, and a config file pointing backups and reports at a temp dir.
 struct Fixture {
@@ -45,33 +38,15 @@ struct Fixture {
     admin: Client,
     ns: String,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // Synchronously, with kubectl: the test's runtime may be shutting down already, and a
-        // namespace left behind would show up in every later `check -A`.
-        if let Ok(kubeconfig) = self.sb.kubeconfig(User::Admin) {
-            let _ = std::process::Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(kubeconfig)
-                .args(["delete", "namespace", &self.ns, "--wait=false"])
-                .output();
-        }
-    }
+    _namespace: TestNamespace,
 }
 
 impl Fixture {
     async fn new(prefix: &str) -> Result<Self> {
         let sb = Sandbox::load()?;
         let admin = sb.client().await?;
-        let ns = format!("certs-{prefix}-{}", unique());
-        let namespace: Namespace = serde_json::from_value(
-            json!({"metadata": {"name": ns, "labels": {"kubectl-ops.dev/test": "certs"}}}),
-        )?;
-        Api::<Namespace>::all(admin.clone())
-            .create(&PostParams::default(), &namespace)
-            .await?;
+        let namespace = TestNamespace::create(&sb, &admin, &format!("certs-{prefix}")).await?;
+        let ns = namespace.name().to_owned();
         let ca = Api::<Secret>::namespaced(admin.clone(), &sb.namespace)
             .get("market-intel-ca")
             .await?;
@@ -99,9 +74,11 @@ impl Fixture {
             admin,
             ns,
             dir: tempfile::tempdir()?,
+            _namespace: namespace,
         };
         f.write_config(&[])?;
-        f.bind_rbac().await?;
+        let role = printed_role("kubectl-certs", &f.ns)?;
+        bind_role(&f.sb, &f.admin, &role, User::Certs).await?;
         Ok(f)
     }
 
@@ -128,32 +105,6 @@ impl Fixture {
                       "common_name_suffix": "market-intel-brain.svc.cluster.local", "ttl": "720h"},
         });
         std::fs::write(self.config_path(), serde_json::to_string(&config)?)?;
-        Ok(())
-    }
-
-    /// Applies the Role printed by `kubectl certs rbac` and binds it to kubectl-ops-certs.
-    async fn bind_rbac(&self) -> Result<()> {
-        let out = plugin("kubectl-certs")
-            .args(["rbac", "-n", &self.ns])
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "rbac: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let value: Value = serde_saphyr::from_str(&String::from_utf8(out.stdout)?)?;
-        let role: Role = serde_json::from_value(value)?;
-        Api::<Role>::namespaced(self.admin.clone(), &self.ns)
-            .create(&PostParams::default(), &role)
-            .await?;
-        let binding: RoleBinding = serde_json::from_value(json!({
-            "metadata": {"name": "kubectl-certs"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": User::Certs.name()}],
-        }))?;
-        Api::<RoleBinding>::namespaced(self.admin.clone(), &self.ns)
-            .create(&PostParams::default(), &binding)
-            .await?;
         Ok(())
     }
 

@@ -11,11 +11,11 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, ResourceExt as _};
+use kubectl_ops_tests::fixtures::{TestNamespace, bind_role, printed_role, unique};
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User};
 use serde_json::{Value, json};
@@ -24,35 +24,27 @@ const NEEDS: &str = "needs the sandbox: tests/sandbox/sandbox up";
 const MANAGED: &str = "app.kubernetes.io/managed-by=kubectl-debugpod";
 const REASON: &str = "debugpod.kubectl-ops.dev/reason";
 
-fn unique() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() % 1_000_000_000)
-        .unwrap_or(0)
-}
-
 /// A test's world: its namespace (own, or the seeded one), the Role bound, a config file that
 /// points the debug image at the sandbox's toolbox, and a tag for its sessions.
 struct Fixture {
     sb: Sandbox,
     admin: Client,
     ns: String,
-    own_ns: bool,
+    /// The namespace of the test's own (deleted on drop), or None in the seeded one.
+    own_ns: Option<TestNamespace>,
     tag: String,
     dir: tempfile::TempDir,
 }
 
 impl Drop for Fixture {
-    /// Deletes what the test made, even when it failed: the namespace, or the sessions tagged
-    /// with this test's `--reason`. Runs on a runtime of its own so it finishes before the
-    /// test's runtime goes away.
+    /// In the seeded namespace, deletes the sessions tagged with this test's `--reason`, even
+    /// when the test failed (a namespace of the test's own goes with its guard). Runs on a
+    /// runtime of its own so it finishes before the test's runtime goes away.
     fn drop(&mut self) {
-        let (sb, ns, own, tag) = (
-            self.sb.clone(),
-            self.ns.clone(),
-            self.own_ns,
-            self.tag.clone(),
-        );
+        if self.own_ns.is_some() {
+            return;
+        }
+        let (sb, ns, tag) = (self.sb.clone(), self.ns.clone(), self.tag.clone());
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -62,12 +54,6 @@ impl Drop for Fixture {
             };
             rt.block_on(async move {
                 let Ok(admin) = sb.client().await else { return };
-                if own {
-                    let _ = Api::<Namespace>::all(admin)
-                        .delete(&ns, &DeleteParams::background())
-                        .await;
-                    return;
-                }
                 let pods: Api<Pod> = Api::namespaced(admin, &ns);
                 if let Ok(list) = pods.list(&ListParams::default().labels(MANAGED)).await {
                     for p in list
@@ -103,7 +89,7 @@ impl Fixture {
             sb,
             admin,
             ns,
-            own_ns: false,
+            own_ns: None,
             dir: tempfile::tempdir()?,
         };
         f.setup().await?;
@@ -115,19 +101,14 @@ impl Fixture {
     async fn own(prefix: &str) -> Result<Self> {
         let sb = Sandbox::load()?;
         let admin = sb.client().await?;
-        let ns = format!("debugpod-{prefix}-{}", unique());
-        let namespace: Namespace = serde_json::from_value(
-            json!({"metadata": {"name": ns, "labels": {"kubectl-ops.dev/test": "debugpod"}}}),
-        )?;
-        Api::<Namespace>::all(admin.clone())
-            .create(&PostParams::default(), &namespace)
-            .await?;
+        let namespace = TestNamespace::create(&sb, &admin, &format!("debugpod-{prefix}")).await?;
+        let ns = namespace.name().to_owned();
         let f = Fixture {
             tag: format!("e2e-{prefix}-{}", unique()),
             sb,
             admin,
             ns,
-            own_ns: true,
+            own_ns: Some(namespace),
             dir: tempfile::tempdir()?,
         };
         f.setup().await?;
@@ -138,23 +119,6 @@ impl Fixture {
                 "command": ["/bin/sh", "-c", "echo \"hello from e2e target $(hostname)\"; mkdir -p /tmp/www; echo ok > /tmp/www/index.html; exec httpd -f -p 8080 -h /tmp/www"],
                 "ports": [{"containerPort": 8080}]}]}
         }))?;
-        // A new namespace's service account token appears a moment later; until then the API
-        // answers 500 "No API token found": wait for the token on the ServiceAccount (a watch).
-        let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-            Api::namespaced(f.admin.clone(), &f.ns);
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            await_condition(
-                sa,
-                "default",
-                |s: Option<&k8s_openapi::api::core::v1::ServiceAccount>| {
-                    s.and_then(|s| s.secrets.as_ref())
-                        .is_some_and(|v| !v.is_empty())
-                },
-            ),
-        )
-        .await
-        .context("the namespace's default ServiceAccount got no token within 60s")??;
         f.pods().create(&PostParams::default(), &target).await?;
         f.wait_running("target").await?;
         Ok(f)
@@ -169,49 +133,8 @@ impl Fixture {
                 self.dir.path().join("reports").display()
             ),
         )?;
-        let out = plugin("kubectl-debugpod")
-            .args(["rbac", "-n", &self.ns])
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "rbac: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let role: Role = serde_json::from_value(serde_saphyr::from_str::<Value>(
-            &String::from_utf8(out.stdout)?,
-        )?)?;
-        let binding: RoleBinding = serde_json::from_value(json!({
-            "metadata": {"name": "kubectl-debugpod"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": User::Debugpod.name()}],
-        }))?;
-        // The seeded namespace is shared by concurrent tests: the first one creates, the others find it.
-        let roles: Api<Role> = Api::namespaced(self.admin.clone(), &self.ns);
-        match roles.create(&PostParams::default(), &role).await {
-            Err(kube::Error::Api(s)) if s.code == 409 => {
-                roles
-                    .replace(&role.name_any(), &PostParams::default(), &{
-                        let mut r = role.clone();
-                        r.metadata.resource_version =
-                            roles.get(&role.name_any()).await?.metadata.resource_version;
-                        r
-                    })
-                    .await?;
-            }
-            other => {
-                other?;
-            }
-        }
-        match Api::<RoleBinding>::namespaced(self.admin.clone(), &self.ns)
-            .create(&PostParams::default(), &binding)
-            .await
-        {
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            other => {
-                other?;
-            }
-        }
-        Ok(())
+        let role = printed_role("kubectl-debugpod", &self.ns)?;
+        bind_role(&self.sb, &self.admin, &role, User::Debugpod).await
     }
 
     fn config(&self) -> PathBuf {

@@ -13,32 +13,17 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
 use kube::api::{Api, Portforwarder, PostParams};
-use kube::{Client, ResourceExt as _};
+use kubectl_ops_tests::fixtures::{
+    TestNamespace, bind_role, printed_role, unique, wait_until_allowed,
+};
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User, eventually};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 use serde_json::{Value, json};
-
-/// 12 hex digits unique to this call: every prefix has the same width, so `e2e:<u>*` never
-/// matches another run's keys.
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mixed = nanos
-        ^ (u64::from(std::process::id()) << 40)
-        ^ N.fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    format!("{:012x}", mixed & 0xffff_ffff_ffff)
-}
 
 fn text(o: &Output) -> String {
     format!(
@@ -83,21 +68,11 @@ fn rflush_url(url: &str, dir: &Path, args: &[&str]) -> Result<Output> {
         .output()?)
 }
 
-/// Applies the Role printed by `kubectl rflush rbac -n NS` and binds it to `kubectl-ops-rflush`
-/// (idempotent: the tests of this file share the seeded namespace), then waits until the
-/// apiserver's RBAC cache grants it.
+/// Binds `kubectl-ops-rflush` to the Role `kubectl rflush rbac` prints for the seeded
+/// namespace (idempotent: the tests of this file share it).
 async fn bind_rflush_role(sb: &Sandbox, admin: &Client) -> Result<()> {
-    let ns = &sb.namespace;
-    let out = plugin("kubectl-rflush").args(["rbac", "-n", ns]).output()?;
-    ensure!(out.status.success(), "rbac: {}", text(&out));
-    let role: Role = serde_json::from_value(serde_saphyr::from_str::<Value>(&String::from_utf8(
-        out.stdout,
-    )?)?)?;
-    ensure!(
-        role.metadata.namespace.as_deref() == Some(ns.as_str()),
-        "{role:?}"
-    );
-    bind_and_wait(sb, admin, &role, true).await
+    let role = printed_role("kubectl-rflush", &sb.namespace)?;
+    bind_role(sb, admin, &role, User::Rflush).await
 }
 
 /// The cache types of the default config (`list -o json`) with the count seeded for each.
@@ -575,14 +550,8 @@ async fn in_cluster_count_flush_restore_as_least_privilege_user() -> Result<()> 
 async fn in_cluster_without_binding_names_the_forbidden_permission() -> Result<()> {
     let sb = Sandbox::load()?;
     let admin = sb.client().await?;
-    let ns = format!("rflush-e2e-{}", unique());
-    let namespace: Namespace = serde_json::from_value(
-        json!({"metadata": {"name": ns, "labels": {"kubectl-ops.dev/test": "rflush"}}}),
-    )?;
-    Api::<Namespace>::all(admin.clone())
-        .create(&PostParams::default(), &namespace)
-        .await?;
-    let _delete = NamespaceGuard(sb.clone(), ns.clone());
+    let namespace = TestNamespace::create(&sb, &admin, "rflush-e2e").await?;
+    let ns = namespace.name().to_owned();
     let dir = tempfile::tempdir()?;
     let user = User::Rflush.name();
     for (target, verb, resource, group) in [
@@ -1057,87 +1026,13 @@ async fn targets_service_and_pod_resolve_to_redis_0() -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // 4. A password from a Secret, and a port-forward that drops mid-flush.
 
-/// Deletes a test namespace when dropped (background deletion, even when the test failed).
-struct NamespaceGuard(Sandbox, String);
-
-impl Drop for NamespaceGuard {
-    fn drop(&mut self) {
-        if let Ok(k) = self.0.kubeconfig(User::Admin) {
-            let _ = std::process::Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(k)
-                .args(["delete", "namespace", &self.1, "--wait=false"])
-                .output();
-        }
-    }
-}
-
-/// Binds `role` to the rflush user in its namespace and waits until `get secrets` is
-/// `allowed` (true or false) for that user, as the API server's authorizer sees it.
-async fn bind_and_wait(sb: &Sandbox, admin: &Client, role: &Role, secrets: bool) -> Result<()> {
-    let ns = role.metadata.namespace.clone().context("namespace")?;
-    // Tests share the seeded namespace and run concurrently: create, or bring the existing Role
-    // to these rules (a replace is needed only when the rules differ).
-    let roles: Api<Role> = Api::namespaced(admin.clone(), &ns);
-    match roles.create(&PostParams::default(), role).await {
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            let existing = roles.get(&role.name_any()).await?;
-            if existing.rules != role.rules {
-                let mut r = role.clone();
-                r.metadata.resource_version = existing.metadata.resource_version;
-                roles
-                    .replace(&role.name_any(), &PostParams::default(), &r)
-                    .await?;
-            }
-        }
-        other => {
-            other?;
-        }
-    }
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "kubectl-rflush"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.name_any()},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": User::Rflush.name()}],
-    }))?;
-    match Api::<RoleBinding>::namespaced(admin.clone(), &ns)
-        .create(&PostParams::default(), &binding)
-        .await
-    {
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        other => {
-            other?;
-        }
-    }
-    let client = sb.client_for(User::Rflush).await?;
-    eventually("the Role to take effect", Duration::from_secs(30), || {
-        let (client, ns) = (client.clone(), ns.clone());
-        async move {
-            let review: SelfSubjectAccessReview = serde_json::from_value(json!({
-                "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                "spec": {"resourceAttributes": {"namespace": ns, "verb": "get", "resource": "secrets"}},
-            }))?;
-            let answer = Api::<SelfSubjectAccessReview>::all(client)
-                .create(&PostParams::default(), &review)
-                .await?;
-            Ok((answer.status.is_some_and(|s| s.allowed) == secrets).then_some(()))
-        }
-    })
-    .await
-}
-
 #[tokio::test]
 #[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
 async fn in_cluster_password_from_a_secret_needs_get_secrets_and_nothing_more() -> Result<()> {
     let sb = Sandbox::load()?;
     let admin = sb.client().await?;
-    let ns = format!("rflush-auth-{}", unique());
-    let namespace: Namespace = serde_json::from_value(
-        json!({"metadata": {"name": ns, "labels": {"kubectl-ops.dev/test": "rflush"}}}),
-    )?;
-    Api::<Namespace>::all(admin.clone())
-        .create(&PostParams::default(), &namespace)
-        .await?;
-    let _guard = NamespaceGuard(sb.clone(), ns.clone());
+    let namespace = TestNamespace::create(&sb, &admin, "rflush-auth").await?;
+    let ns = namespace.name().to_owned();
     // The seeded StatefulSet's image, so the test needs no image name of its own.
     let sts: Api<k8s_openapi::api::apps::v1::StatefulSet> =
         Api::namespaced(admin.clone(), &sb.namespace);
@@ -1194,14 +1089,9 @@ async fn in_cluster_password_from_a_secret_needs_get_secrets_and_nothing_more() 
     pipe.query_async::<()>(&mut conn).await?;
 
     // The Role `kubectl rflush rbac` prints, bound as printed.
-    let out = plugin("kubectl-rflush")
-        .args(["rbac", "-n", &ns])
-        .output()?;
-    ensure!(out.status.success(), "rbac: {}", text(&out));
-    let role: Role = serde_json::from_value(serde_saphyr::from_str::<Value>(&String::from_utf8(
-        out.stdout,
-    )?)?)?;
-    bind_and_wait(&sb, &admin, &role, true).await?;
+    let role = printed_role("kubectl-rflush", &ns)?;
+    bind_role(&sb, &admin, &role, User::Rflush).await?;
+    wait_until_allowed(&sb, User::Rflush, &ns, ("", "secrets", "get"), true).await?;
     let dir = tempfile::tempdir()?;
     let count = |extra: &[&str]| -> Result<Output> {
         let mut args = vec![
@@ -1256,7 +1146,8 @@ async fn in_cluster_password_from_a_secret_needs_get_secrets_and_nothing_more() 
             })
             .collect(),
     );
-    bind_and_wait(&sb, &admin, &without, false).await?;
+    bind_role(&sb, &admin, &without, User::Rflush).await?;
+    wait_until_allowed(&sb, User::Rflush, &ns, ("", "secrets", "get"), false).await?;
     let out = count(&["--password-secret", "redis-auth"])?;
     ensure!(out.status.code() == Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr).to_string();

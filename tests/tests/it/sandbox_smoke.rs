@@ -11,16 +11,17 @@ use k8s_openapi::{
     api::{
         apps::v1::Deployment,
         authorization::v1::SelfSubjectAccessReview,
-        core::v1::{Namespace, Node, Pod, Secret},
+        core::v1::{Node, Pod, Secret},
     },
 };
 use kube::{
     Api, Client, ResourceExt as _,
     api::{
-        ApiResource, AttachParams, DeleteParams, DynamicObject, GroupVersionKind, ListParams,
-        Patch, PatchParams, PostParams,
+        ApiResource, AttachParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+        PostParams,
     },
 };
+use kubectl_ops_tests::fixtures::TestNamespace;
 use kubectl_ops_tests::sandbox::{Sandbox, User, eventually, redis_command};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -37,45 +38,6 @@ fn certificates() -> ApiResource {
 
 fn issuers() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk("cert-manager.io", "v1", "Issuer"))
-}
-
-/// A namespace of the test's own. Tests run their body, then `delete` it whatever the outcome
-/// (an async Drop cannot run once the test's runtime shuts down).
-struct TestNamespace {
-    client: Client,
-    name: String,
-}
-
-impl TestNamespace {
-    async fn create(client: &Client, prefix: &str) -> Result<Self> {
-        let name = format!("smoke-{prefix}-{}-{}", std::process::id(), unique());
-        let ns: Namespace = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"sandbox.kubectl-ops.dev/smoke": "true"}},
-        }))?;
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await?;
-        Ok(TestNamespace {
-            client: client.clone(),
-            name,
-        })
-    }
-
-    /// Deletes the namespace (not waiting for its content to go).
-    async fn delete(self) {
-        let api = Api::<Namespace>::all(self.client);
-        if let Err(e) = api.delete(&self.name, &DeleteParams::background()).await {
-            eprintln!("could not delete test namespace {}: {e}", self.name);
-        }
-    }
-}
-
-fn unique() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() % 1_000_000)
-        .unwrap_or(0)
 }
 
 async fn sandbox() -> Result<(Sandbox, Client)> {
@@ -251,10 +213,8 @@ async fn port_forward_to_redis_answers_ping() -> Result<()> {
 #[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
 async fn rollout_restart_completes() -> Result<()> {
     let (sb, client) = sandbox().await?;
-    let ns = TestNamespace::create(&client, "rollout").await?;
-    let result = rollout_restart_in(&sb, &client, &ns.name).await;
-    ns.delete().await;
-    result
+    let ns = TestNamespace::create(&sb, &client, "smoke-rollout").await?;
+    rollout_restart_in(&sb, &client, ns.name()).await
 }
 
 async fn rollout_restart_in(sb: &Sandbox, client: &Client, ns: &str) -> Result<()> {
@@ -431,10 +391,8 @@ async fn set_issuing(certs: &Api<DynamicObject>, name: &str) -> Result<()> {
 #[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
 async fn standin_reissues_when_issuing_is_set() -> Result<()> {
     let (sb, client) = sandbox().await?;
-    let ns = TestNamespace::create(&client, "issue").await?;
-    let result = standin_reissue_in(&sb, &client, &ns.name).await;
-    ns.delete().await;
-    result
+    let ns = TestNamespace::create(&sb, &client, "smoke-issue").await?;
+    standin_reissue_in(&sb, &client, ns.name()).await
 }
 
 async fn standin_reissue_in(sb: &Sandbox, client: &Client, ns: &str) -> Result<()> {
@@ -526,10 +484,8 @@ async fn standin_reissue_in(sb: &Sandbox, client: &Client, ns: &str) -> Result<(
 #[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
 async fn standin_failure_annotation_fails_the_issuance() -> Result<()> {
     let (sb, client) = sandbox().await?;
-    let ns = TestNamespace::create(&client, "fail").await?;
-    let result = standin_failure_in(&sb, &client, &ns.name).await;
-    ns.delete().await;
-    result
+    let ns = TestNamespace::create(&sb, &client, "smoke-fail").await?;
+    standin_failure_in(&sb, &client, ns.name()).await
 }
 
 async fn standin_failure_in(sb: &Sandbox, client: &Client, ns: &str) -> Result<()> {

@@ -1,0 +1,218 @@
+//! What the sandbox e2e tests share: names unique to a run, a namespace of the test's own that
+//! goes away when the test ends (pass or fail), and binding a least-privilege user to exactly the
+//! Role a plugin's `rbac` command prints — waiting until the API server's authorizer agrees, so a
+//! test never races the RBAC cache.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, ensure};
+use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::runtime::wait::await_condition;
+use kube::{Client, ResourceExt as _};
+use serde_json::{Value, json};
+
+use crate::plugin;
+use crate::sandbox::{Sandbox, User, eventually};
+
+/// Twelve hex digits unique to this call (time, process and a counter mixed): every name built
+/// from it has the same width, so a pattern `prefix:<u>*` never matches another run's keys.
+pub fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mixed = nanos
+        ^ (u64::from(std::process::id()) << 40)
+        ^ N.fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!("{:012x}", mixed & 0xffff_ffff_ffff)
+}
+
+/// A namespace of the test's own, `<prefix>-<unique>`, labelled `kubectl-ops.dev/test=<prefix>`.
+/// Dropping it deletes the namespace (in the background), also when the test failed.
+pub struct TestNamespace {
+    sandbox: Sandbox,
+    name: String,
+}
+
+impl TestNamespace {
+    /// Creates the namespace as the admin and waits until its `default` ServiceAccount has a
+    /// token (until then, creating a pod there fails with "No API token found").
+    pub async fn create(sandbox: &Sandbox, admin: &Client, prefix: &str) -> Result<Self> {
+        let name = format!("{prefix}-{}", unique());
+        let namespace: Namespace = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"kubectl-ops.dev/test": prefix}},
+        }))?;
+        Api::<Namespace>::all(admin.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .with_context(|| format!("creating namespace {name}"))?;
+        let guard = TestNamespace {
+            sandbox: sandbox.clone(),
+            name,
+        };
+        let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &guard.name);
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            await_condition(accounts, "default", |sa: Option<&ServiceAccount>| {
+                sa.and_then(|sa| sa.secrets.as_ref())
+                    .is_some_and(|secrets| !secrets.is_empty())
+            }),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "namespace {}: the default ServiceAccount got no token within 60s",
+                guard.name
+            )
+        })??;
+        Ok(guard)
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestNamespace {
+    /// Deletes the namespace on a thread with a runtime of its own: the test's runtime may be
+    /// shutting down already, and a namespace left behind would show up in every later `-A`.
+    fn drop(&mut self) {
+        let (sandbox, name) = (self.sandbox.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Ok(admin) = sandbox.client().await else {
+                    return;
+                };
+                if let Err(e) = Api::<Namespace>::all(admin)
+                    .delete(&name, &DeleteParams::background())
+                    .await
+                {
+                    eprintln!("could not delete test namespace {name}: {e}");
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The Role that `<plugin> rbac -n NAMESPACE` prints (YAML), parsed.
+pub fn printed_role(plugin_name: &str, namespace: &str) -> Result<Role> {
+    let out = plugin(plugin_name)
+        .args(["rbac", "-n", namespace])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{plugin_name} rbac: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value: Value = serde_saphyr::from_str(&String::from_utf8(out.stdout)?)?;
+    let role: Role = serde_json::from_value(value)?;
+    ensure!(
+        role.metadata.namespace.as_deref() == Some(namespace),
+        "{plugin_name} rbac -n {namespace} printed a Role for {:?}",
+        role.metadata.namespace
+    );
+    Ok(role)
+}
+
+/// Applies `role` (creating it, or bringing an existing one to these rules: tests sharing the
+/// seeded namespace run concurrently), binds it to `user` under the Role's name, and waits until
+/// the user is allowed the first verb on the first resource of the first rule.
+pub async fn bind_role(sandbox: &Sandbox, admin: &Client, role: &Role, user: User) -> Result<()> {
+    let namespace = role.metadata.namespace.clone().context("Role namespace")?;
+    let roles: Api<Role> = Api::namespaced(admin.clone(), &namespace);
+    match roles.create(&PostParams::default(), role).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let existing = roles.get(&role.name_any()).await?;
+            if existing.rules != role.rules {
+                let mut updated = role.clone();
+                updated.metadata.resource_version = existing.metadata.resource_version;
+                roles
+                    .replace(&role.name_any(), &PostParams::default(), &updated)
+                    .await?;
+            }
+        }
+        other => {
+            other?;
+        }
+    }
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": role.name_any()},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.name_any()},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user.name()}],
+    }))?;
+    match Api::<RoleBinding>::namespaced(admin.clone(), &namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+    {
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        other => {
+            other?;
+        }
+    }
+    let rule = role
+        .rules
+        .as_ref()
+        .and_then(|rules| rules.first())
+        .context("the Role has no rules")?;
+    let verb = rule.verbs.first().context("a rule without verbs")?;
+    let resource = rule
+        .resources
+        .as_ref()
+        .and_then(|r| r.first())
+        .context("a rule without resources")?;
+    let group = rule
+        .api_groups
+        .as_ref()
+        .and_then(|g| g.first())
+        .cloned()
+        .unwrap_or_default();
+    wait_until_allowed(sandbox, user, &namespace, (&group, resource, verb), true).await
+}
+
+/// Waits until the API server's authorizer answers `allowed == expected` for `user` doing
+/// `verb` on `resource` (in API group `group`) in `namespace` (a SelfSubjectAccessReview as
+/// that user).
+pub async fn wait_until_allowed(
+    sandbox: &Sandbox,
+    user: User,
+    namespace: &str,
+    (group, resource, verb): (&str, &str, &str),
+    expected: bool,
+) -> Result<()> {
+    let client = sandbox.client_for(user).await?;
+    let review: SelfSubjectAccessReview = serde_json::from_value(json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {
+            "namespace": namespace, "group": group, "resource": resource, "verb": verb,
+        }},
+    }))?;
+    let what = format!(
+        "{} to be {} {verb} {resource} in {namespace}",
+        user.name(),
+        if expected { "allowed" } else { "denied" }
+    );
+    eventually(&what, Duration::from_secs(30), || {
+        let (client, review) = (client.clone(), review.clone());
+        async move {
+            let answer = Api::<SelfSubjectAccessReview>::all(client)
+                .create(&PostParams::default(), &review)
+                .await?;
+            Ok((answer.status.is_some_and(|s| s.allowed) == expected).then_some(()))
+        }
+    })
+    .await
+}
