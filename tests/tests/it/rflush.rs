@@ -1,7 +1,8 @@
 //! `kubectl rflush` against a real `redis-server` each test starts on a free loopback port
 //! (Debian's `redis-server` package): flush by type, odd keys, every data type and TTL
 //! through backup/restore, dry run, confirmations, ACL limits, a Redis killed mid-flush and
-//! resumed, and a local 3-primary Redis Cluster.
+//! resumed, a master behind a Sentinel (and a replica that is never written), and a local
+//! 3-primary Redis Cluster.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
@@ -570,6 +571,131 @@ fn acl_user_limited_to_one_prefix_gets_noperm_and_wrong_password_is_explained() 
         err.contains("rejected the credentials") && !err.contains("wrong@"),
         "{err}"
     );
+}
+
+/// Waits until `check` holds, or panics with `what` after 30 s (a condition, not a sleep).
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `redis-server --sentinel` on a free port monitoring `master` at `127.0.0.1:master_port`,
+/// killed on drop.
+struct Sentinel {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Sentinel {
+    fn start(master: &str, master_port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        // Sentinel rewrites its config file, so it must be a writable file of its own.
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {master} 127.0.0.1 {master_port} 1\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server --sentinel");
+        wait_for_ping(port);
+        Sentinel {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sentinel_leads_to_the_master_and_a_replica_is_never_written() {
+    let primary = RedisServer::start(&[]);
+    let replica = RedisServer::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut p = primary.conn();
+    let mut r = replica.conn();
+    set_many(&mut p, "s:", 300);
+    set_many(&mut p, "keep:", 40);
+    wait_until("the replica to hold every key", || {
+        redis::cmd("DBSIZE").query::<u64>(&mut r).unwrap() == 340
+    });
+
+    // Pointed at the replica, a flush refuses before touching anything and says what to do.
+    let out = rflush(
+        &replica.url(),
+        &["flush", "--pattern", "s:*", "--yes", "--no-backup"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is a replica") && err.contains("hint: ") && err.contains("--sentinel-master"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(count(&mut p, "s:*"), 300);
+    // Reading from a replica is fine.
+    let out = rflush(&replica.url(), &["count", "s:*", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["keys"], 300, "{}", text(&out));
+
+    let sentinel = Sentinel::start("cache", primary.port);
+    let sentinel_url = format!("redis://127.0.0.1:{}", sentinel.port);
+    // A master name the Sentinel does not know: one line, and where to look.
+    let out = rflush(
+        &sentinel_url,
+        &["count", "s:*", "--sentinel-master", "nope"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("knows no master named \"nope\"") && err.contains("SENTINEL MASTERS"),
+        "{err}"
+    );
+    // Through the Sentinel, the flush lands on the master (and so reaches the replica).
+    let out = rflush(
+        &sentinel_url,
+        &[
+            "flush",
+            "--pattern",
+            "s:*",
+            "--sentinel-master",
+            "cache",
+            "--yes",
+            "--no-backup",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["deleted"], 300, "{}", text(&out));
+    assert_eq!(count(&mut p, "s:*"), 0);
+    assert_eq!(count(&mut p, "keep:*"), 40);
+    wait_until("the replica to follow the master", || {
+        redis::cmd("DBSIZE").query::<u64>(&mut r).unwrap() == 40
+    });
 }
 
 #[test]
