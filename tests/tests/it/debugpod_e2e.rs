@@ -940,3 +940,93 @@ async fn debugpod_a_workload_name_skips_pods_being_deleted() -> Result<()> {
     );
     Ok(())
 }
+
+/// Asserts a refusal: exit 1, one `error:` line containing `wanted`, a `hint:`, and no debug
+/// pod of this tool left in the namespace.
+async fn refused_leaving_nothing(f: &Fixture, out: &Output, wanted: &str) -> Result<()> {
+    let err = stderr(out);
+    ensure!(
+        out.status.code() == Some(1),
+        "exit {:?}: {err}",
+        out.status.code()
+    );
+    ensure!(err.contains(wanted), "want {wanted:?} in: {err}");
+    ensure!(
+        err.lines().filter(|l| l.starts_with("error:")).count() == 1
+            && err.lines().any(|l| l.starts_with("hint: ")),
+        "one error line and a hint: {err}"
+    );
+    let left = f
+        .pods()
+        .list(&ListParams::default().labels(MANAGED))
+        .await?;
+    ensure!(
+        left.items.is_empty(),
+        "orphan debug pods: {:?}",
+        left.items.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+/// The targets a debug pod cannot help with, and a debug pod that never starts: each is one
+/// `error:` line with a `hint:`, exit 1, and no debug pod left behind.
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_a_finished_target_a_vanished_node_and_a_timeout_leave_nothing_behind()
+-> Result<()> {
+    let f = Fixture::own("stale").await?;
+
+    // A pod that ran to completion: Succeeded, not Running.
+    let finished: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "finished"},
+        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "job", "image": f.sb.toolbox_image, "imagePullPolicy": "IfNotPresent",
+            "command": ["true"]}]}
+    }))?;
+    f.pods().create(&PostParams::default(), &finished).await?;
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        await_condition(f.pods(), "finished", |p: Option<&Pod>| {
+            p.and_then(|p| p.status.as_ref())
+                .and_then(|s| s.phase.as_deref())
+                == Some("Succeeded")
+        }),
+    )
+    .await
+    .context("pod finished did not succeed within 120s")??;
+    let out = f.run(&["create", "finished", "--reason", &f.tag])?;
+    refused_leaving_nothing(&f, &out, "pod finished is Succeeded, not Running").await?;
+
+    // A pod the API still reports Running on a node that is gone (its kubelet never comes
+    // back to say otherwise): bound to a node that does not exist, status set by the admin.
+    let stale: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "stale"},
+        "spec": {"nodeName": "ghost-node", "terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "app", "image": f.sb.toolbox_image, "command": ["sleep", "3600"]}]}
+    }))?;
+    f.pods().create(&PostParams::default(), &stale).await?;
+    f.pods()
+        .patch_status(
+            "stale",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"status": {"phase": "Running", "podIP": "10.244.200.200"}}),
+            ),
+        )
+        .await?;
+    // The admin may read nodes: the vanished node is named.
+    let out = f
+        .command_as(User::Admin, &["create", "stale", "--reason", &f.tag])?
+        .output()?;
+    refused_leaving_nothing(
+        &f,
+        &out,
+        "node \"ghost-node\" of the target no longer exists",
+    )
+    .await?;
+    // The least-privilege user may not read nodes, so the debug pod is created on the ghost
+    // node and never starts: the deadline ends the wait, and the pod is deleted.
+    let out = f.run(&["create", "stale", "--timeout", "5s", "--reason", &f.tag])?;
+    refused_leaving_nothing(&f, &out, "timed out after 5s waiting for debug pod").await?;
+    Ok(())
+}
