@@ -386,8 +386,10 @@ async fn debugpod_exec_presets_see_the_targets_ip_routes_listeners_and_processes
     Ok(())
 }
 
-/// Counts the complete records of a little-endian classic pcap (independently of the plugin's own parser).
-fn pcap_records(data: &[u8]) -> usize {
+/// Counts the records of a little-endian classic pcap (independently of the plugin's own
+/// parser), failing unless whole records account for
+/// every byte after the 24-byte header (a stray byte of text would break a reader like Wireshark).
+fn pcap_records(data: &[u8]) -> Result<usize> {
     let (mut off, mut n) = (24, 0);
     while off + 16 <= data.len() {
         let len = u32::from_le_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]])
@@ -398,7 +400,12 @@ fn pcap_records(data: &[u8]) -> usize {
         off += 16 + len;
         n += 1;
     }
-    n
+    ensure!(
+        off == data.len(),
+        "{} bytes after record {n} are not a whole pcap record",
+        data.len() - off
+    );
+    Ok(n)
 }
 
 #[tokio::test]
@@ -407,49 +414,64 @@ async fn debugpod_capture_writes_a_valid_pcap_with_the_generated_requests() -> R
     let f = Fixture::seeded("capture").await?;
     let target = f.seeded_pod("api-gateway").await?;
     let client_pod = f.seeded_pod("core-engine").await?;
+    // Two captures side by side: one to a file (`-f out.pcap`), one to stdout (`-f -`, what
+    // `| wireshark -k -i -` reads), whose stdout must hold the pcap and nothing else.
     let file = f.dir.path().join("out.pcap");
-    let mut child = f
-        .command_as(
-            User::Debugpod,
-            &[
-                "capture",
-                &target.name_any(),
-                "-f",
-                file.to_str().unwrap(),
-                "--filter",
-                "tcp port 8080",
-                "--duration",
-                "20s",
-                "--reason",
-                &f.tag,
-            ],
-        )?
-        .stderr(Stdio::piped())
-        .spawn()?;
-    // Wait for tcpdump to say it listens (forwarded to our stderr), then generate requests.
-    let mut err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut all = String::new();
-        let mut buf = [0u8; 1024];
-        while let Ok(n) = std::io::Read::read(&mut err, &mut buf) {
-            if n == 0 {
-                break;
+    let piped = f.dir.path().join("stdout.pcap");
+    let mut captures = Vec::new();
+    for (out, stdout) in [
+        (file.to_str().unwrap(), Stdio::null()),
+        ("-", Stdio::from(std::fs::File::create(&piped)?)),
+    ] {
+        let mut child = f
+            .command_as(
+                User::Debugpod,
+                &[
+                    "capture",
+                    &target.name_any(),
+                    "-f",
+                    out,
+                    "--filter",
+                    "tcp port 8080",
+                    "--duration",
+                    "20s",
+                    "--reason",
+                    &f.tag,
+                ],
+            )?
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()?;
+        // Wait for tcpdump to say it listens (forwarded to our stderr).
+        let mut err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = std::io::Read::read(&mut err, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.push_str(&String::from_utf8_lossy(&buf[..n]));
+                if all.contains("listening on") {
+                    let _ = tx.send(true);
+                }
             }
-            all.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if all.contains("listening on") {
-                let _ = tx.send(true);
-            }
-        }
-        let _ = tx.send(false);
-        all
-    });
-    let listening =
-        tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(90))).await?;
-    ensure!(
-        matches!(listening, Ok(true)),
-        "tcpdump never started listening"
-    );
+            let _ = tx.send(false);
+            all
+        });
+        captures.push((child, rx));
+    }
+    let mut children = Vec::new();
+    for (child, rx) in captures {
+        let listening =
+            tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(90))).await?;
+        ensure!(
+            matches!(listening, Ok(true)),
+            "tcpdump never started listening"
+        );
+        children.push(child);
+    }
     let url = format!("http://{}:8080/", ip_of(&target));
     let params = kube::api::AttachParams::default().stdout(true).stderr(true);
     for _ in 0..3 {
@@ -468,25 +490,33 @@ async fn debugpod_capture_writes_a_valid_pcap_with_the_generated_requests() -> R
             "curl through the bridge answered {out:?}"
         );
     }
-    let status = tokio::task::spawn_blocking(move || child.wait()).await??;
-    ensure!(status.success(), "capture exited {status:?}");
-    let data = std::fs::read(&file)?;
-    ensure!(
-        data.len() > 24,
-        "pcap has no packets ({} bytes)",
-        data.len()
-    );
-    ensure!(
-        data[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || data[..4] == [0xa1, 0xb2, 0xc3, 0xd4],
-        "not a pcap: magic {:02x?}",
-        &data[..4]
-    );
-    let packets = pcap_records(&data);
-    assert!(packets >= 3, "{packets} packets");
-    assert!(
-        data.windows(6).any(|w| w == b"GET / "),
-        "the generated HTTP request is in the capture"
-    );
+    for mut child in children {
+        let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+        ensure!(status.success(), "capture exited {status:?}");
+    }
+    for path in [&file, &piped] {
+        let data = std::fs::read(path)?;
+        ensure!(
+            data.len() > 24,
+            "{}: pcap has no packets ({} bytes)",
+            path.display(),
+            data.len()
+        );
+        ensure!(
+            data[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || data[..4] == [0xa1, 0xb2, 0xc3, 0xd4],
+            "{}: not a pcap: magic {:02x?}",
+            path.display(),
+            &data[..4]
+        );
+        // Every byte is accounted for by whole records: nothing else was written to the stream.
+        let packets = pcap_records(&data)?;
+        ensure!(packets >= 3, "{}: {packets} packets", path.display());
+        ensure!(
+            data.windows(6).any(|w| w == b"GET / "),
+            "{}: the generated HTTP request is not in the capture",
+            path.display()
+        );
+    }
     assert!(
         f.sessions().await?.is_empty(),
         "the capture's own session is deleted"
