@@ -65,6 +65,16 @@ pub struct RedisArgs {
     /// The URL points at a Sentinel: ask it for this master and talk to the master.
     #[arg(long, value_name = "MASTER", global = true)]
     pub sentinel_master: Option<String>,
+    /// The Sentinel's own password, when it differs from the master's (the URL's). Without it,
+    /// the URL's credentials are tried on the Sentinel, then none.
+    #[arg(
+        long,
+        env = "REDIS_SENTINEL_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub sentinel_password: Option<String>,
 }
 
 /// How one node was reached, so it can be reached again (the latency probe).
@@ -229,6 +239,56 @@ fn with_host(info: &ConnectionInfo, host: &str, port: u16) -> ConnectionInfo {
     info.clone().set_addr(addr)
 }
 
+/// Connects to the Sentinel the URL points at. `sentinel_password` is the Sentinel's own;
+/// without it the URL's credentials (the master's) are tried, and when the Sentinel refuses
+/// them — a Sentinel often has no password of its own — it is asked again without any.
+async fn sentinel_connection(
+    url_info: &ConnectionInfo,
+    sentinel_password: Option<&str>,
+    label: &str,
+) -> Result<MultiplexedConnection> {
+    let bare = RedisConnectionInfo::default().set_protocol(url_info.redis_settings().protocol());
+    // Connected and answering PING: without credentials a connection opens even where a
+    // password is required, and only the first command says NOAUTH.
+    let connect = |info: ConnectionInfo| async move {
+        let mut conn = redis::Client::open(info)?
+            .get_multiplexed_async_connection_with_config(&config())
+            .await?;
+        redis::cmd("PING").query_async::<()>(&mut conn).await?;
+        Ok::<_, redis::RedisError>(conn)
+    };
+    let first = match sentinel_password {
+        Some(password) => url_info
+            .clone()
+            .set_redis_settings(bare.clone().set_password(password)),
+        None => url_info.clone(),
+    };
+    let has_credentials = first.redis_settings().password().is_some();
+    match connect(first).await {
+        Ok(conn) => Ok(conn),
+        Err(refused)
+            if sentinel_password.is_none()
+                && has_credentials
+                && refused.kind() == redis::ErrorKind::AuthenticationFailed =>
+        {
+            connect(url_info.clone().set_redis_settings(bare))
+                .await
+                .map_err(|again| {
+                    if again.to_string().to_ascii_lowercase().contains("noauth") {
+                        Error::invalid(
+                            format!("the Sentinel at {label} refused the URL's credentials and wants a password of its own"),
+                            "give the Sentinel's password with --sentinel-password (or REDIS_SENTINEL_PASSWORD); the URL's stays the master's",
+                        )
+                        .into()
+                    } else {
+                        explain(again, label)
+                    }
+                })
+        }
+        Err(e) => Err(explain(e, label)),
+    }
+}
+
 async fn first_node(connector: Connector, label: String) -> Result<Node> {
     let (conn, forward) = open(&connector, &label).await?;
     Ok(Node {
@@ -290,8 +350,8 @@ pub async fn connect(
         let mut info = parse_url(&url)?;
         let mut label = redact(&url);
         if let Some(master) = &args.sentinel_master {
-            let sentinel = first_node(Connector::Direct(info.clone()), label.clone()).await?;
-            let mut conn = sentinel.conn.clone();
+            let mut conn =
+                sentinel_connection(&info, args.sentinel_password.as_deref(), &label).await?;
             let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
                 .arg("get-master-addr-by-name")
                 .arg(master)

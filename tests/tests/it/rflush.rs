@@ -101,13 +101,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Waits until the server on `port` answers PING (PONG, or NOAUTH when it has a password).
 fn wait_for_ping(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let ok = redis::Client::open(format!("redis://127.0.0.1:{port}"))
             .and_then(|c| c.get_connection())
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            .is_ok_and(|p| p == "PONG");
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+        // A server with a password answers, too: NOAUTH.
+        let ok = match ok {
+            Ok(pong) => pong == "PONG",
+            Err(e) => e.code() == Some("NOAUTH"),
+        };
         if ok {
             return;
         }
@@ -592,6 +597,11 @@ struct Sentinel {
 
 impl Sentinel {
     fn start(master: &str, master_port: u16) -> Self {
+        Self::start_with(master, master_port, "")
+    }
+
+    /// With more lines for its config file (`sentinel auth-pass ...`, `requirepass ...`).
+    fn start_with(master: &str, master_port: u16, more_config: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         // Sentinel rewrites its config file, so it must be a writable file of its own.
@@ -599,7 +609,7 @@ impl Sentinel {
         std::fs::write(
             &conf,
             format!(
-                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {master} 127.0.0.1 {master_port} 1\n",
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {master} 127.0.0.1 {master_port} 1\n{more_config}\n",
                 dir.path().display()
             ),
         )
@@ -696,6 +706,62 @@ fn sentinel_leads_to_the_master_and_a_replica_is_never_written() {
     wait_until("the replica to follow the master", || {
         redis::cmd("DBSIZE").query::<u64>(&mut r).unwrap() == 40
     });
+}
+
+#[test]
+fn sentinel_credentials_the_urls_are_the_masters_and_the_sentinel_may_have_its_own() {
+    let primary = RedisServer::start(&["--requirepass", "master-pw"]);
+    let mut p = redis::Client::open(format!("redis://:master-pw@127.0.0.1:{}", primary.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    set_many(&mut p, "s:", 25);
+    let count_via = |sentinel: &Sentinel, extra: &[&str]| {
+        let url = format!("redis://:master-pw@127.0.0.1:{}", sentinel.port);
+        let mut args = vec!["count", "s:*", "--sentinel-master", "cache", "-o", "json"];
+        args.extend(extra);
+        rflush(&url, &args)
+    };
+    // The common setup: a Sentinel without a password of its own. The URL's password is the
+    // master's; the Sentinel refuses it, and is asked again without.
+    let open = Sentinel::start_with("cache", primary.port, "sentinel auth-pass cache master-pw");
+    let out = count_via(&open, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["keys"], 25, "{}", text(&out));
+    // A Sentinel with a password of its own: without it, one line that names the flag; with it
+    // (the flag, or REDIS_SENTINEL_PASSWORD), the master is reached with the URL's password.
+    let guarded = Sentinel::start_with(
+        "cache",
+        primary.port,
+        "sentinel auth-pass cache master-pw\nrequirepass sentinel-pw",
+    );
+    let out = count_via(&guarded, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wants a password of its own")
+            && err.contains("hint: give the Sentinel's password with --sentinel-password"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("master-pw") && !err.contains("sentinel-pw"),
+        "{err}"
+    );
+    let out = count_via(&guarded, &["--sentinel-password", "sentinel-pw"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["keys"], 25, "{}", text(&out));
+    let out = plugin("kubectl-rflush")
+        .env(
+            "REDIS_URL",
+            format!("redis://:master-pw@127.0.0.1:{}", guarded.port),
+        )
+        .env("REDIS_SENTINEL_PASSWORD", "sentinel-pw")
+        .args(["count", "s:*", "--sentinel-master", "cache", "-o", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["keys"], 25, "{}", text(&out));
 }
 
 #[test]
