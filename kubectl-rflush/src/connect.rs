@@ -75,6 +75,9 @@ pub struct RedisArgs {
         global = true
     )]
     pub sentinel_password: Option<String>,
+    /// TLS files for rediss:// URLs.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// How one node was reached, so it can be reached again (the latency probe).
@@ -174,6 +177,16 @@ pub fn explain(err: redis::RedisError, address: &str) -> anyhow::Error {
         (
             format!("Redis at {address} denied it (ACL NOPERM): {}", text.split_once(": ").map_or(text.as_str(), |(_, d)| d)),
             "the ACL user may not touch these keys or run this command; flush a pattern inside its key permissions, or ask for +scan +unlink +dump +pttl +type +restore +info +dbsize +memory|usage".to_string(),
+        )
+    } else if lower.contains("invalid peer certificate") {
+        (
+            format!("Redis at {address} presented a certificate this client does not trust ({})", text.rsplit(": ").next().unwrap_or(&text)),
+            "give the CA that signed it with --redis-cacert FILE (PEM); `#insecure` at the end of the URL skips the check (never in production)".to_string(),
+        )
+    } else if lower.contains("certificaterequired") || lower.contains("certificate required") {
+        (
+            format!("Redis at {address} requires a client certificate"),
+            "give one with --redis-cert FILE and --redis-key FILE (PEM)".to_string(),
         )
     } else if err.is_io_error() || err.is_connection_refusal() || err.is_timeout() {
         (format!("cannot reach Redis at {address}: {text}"), "check the address and that Redis is running; for the in-cluster default check --target and -n".to_string())
@@ -347,7 +360,7 @@ pub async fn connect(
         .or_else(|| cfg.url.clone())
         .filter(|u| !u.is_empty());
     let (first, forward_ctx) = if let Some(url) = url {
-        let mut info = parse_url(&url)?;
+        let mut info = args.tls.apply(parse_url(&url)?)?;
         let mut label = redact(&url);
         if let Some(master) = &args.sentinel_master {
             let mut conn =
@@ -369,6 +382,13 @@ pub async fn connect(
         }
         (first_node(Connector::Direct(info), label).await?, None)
     } else {
+        if !args.tls.is_empty() {
+            return Err(Error::Usage {
+                message: "--redis-cacert, --redis-cert and --redis-key apply to a rediss:// URL; the in-cluster port-forward speaks plain Redis".into(),
+                hint: Some("give the URL with --redis-url rediss://HOST:PORT, or drop the TLS files".into()),
+            }
+            .into());
+        }
         let conn = global.connect().await?;
         let namespace = global
             .namespace_scope(false, &conn, loaded)

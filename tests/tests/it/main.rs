@@ -9,4 +9,5 @@ mod debugpod_e2e;
 mod krew;
 mod rflush;
 mod rflush_e2e;
+mod rflush_tls;
 mod sandbox_smoke;

@@ -93,7 +93,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -135,7 +135,7 @@ pub fn rflush(url: &str, args: &[&str]) -> Output {
         .expect("run kubectl-rflush")
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&o.stdout),
@@ -171,7 +171,7 @@ fn set_many(conn: &mut redis::Connection, prefix: &str, n: u64) {
     }
 }
 
-fn json(o: &Output) -> serde_json::Value {
+pub(crate) fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
@@ -579,7 +579,7 @@ fn acl_user_limited_to_one_prefix_gets_noperm_and_wrong_password_is_explained() 
 }
 
 /// Waits until `check` holds, or panics with `what` after 30 s (a condition, not a sleep).
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
