@@ -117,7 +117,8 @@ pub struct FlushArgs {
     /// Required with --yes when the pattern matches every key (`*`).
     #[arg(long)]
     pub flush_everything: bool,
-    /// Stop after deleting this many keys.
+    /// Stop after this many matching keys were unlinked (a key that expired or was deleted by
+    /// someone else in between counts toward the cap; the summary counts only real deletions).
     #[arg(long, value_name = "N")]
     pub max_keys: Option<u64>,
     /// SCAN COUNT per batch (keys examined per call; each UNLINK holds at most that many).

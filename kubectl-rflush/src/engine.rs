@@ -83,7 +83,10 @@ pub struct State {
     pub stop: AtomicBool,
     /// Microseconds the pacers paused, summed over nodes.
     paused_micros: AtomicU64,
+    /// Keys handed to UNLINK so far, counted against `--max-keys`.
     reserved: AtomicU64,
+    /// Set when `--max-keys` keys were handed to UNLINK and the scan stopped there.
+    max_reached: AtomicBool,
 }
 
 impl State {
@@ -103,6 +106,12 @@ impl State {
     /// Time the pacers spent pausing between batches, summed over nodes.
     pub fn paused(&self) -> Duration {
         Duration::from_micros(self.paused_micros.load(Ordering::Relaxed))
+    }
+
+    /// True when the flush stopped because `--max-keys` keys were handed to UNLINK (keys
+    /// that expired or were deleted by others in between count toward the cap).
+    pub fn max_reached(&self) -> bool {
+        self.max_reached.load(Ordering::SeqCst)
     }
 
     /// True when every node finished its scan.
@@ -306,9 +315,10 @@ async fn scan_node(
                 .reserved
                 .fetch_add(keys.len() as u64, Ordering::SeqCst);
             let allowed = max.saturating_sub(before).min(keys.len() as u64) as usize;
-            if allowed < keys.len() {
+            if allowed < keys.len() || before + allowed as u64 >= max {
                 keys.truncate(allowed);
                 reached_max = true;
+                state.max_reached.store(true, Ordering::SeqCst);
             }
         }
         let last = next == 0 || reached_max || stop_now;

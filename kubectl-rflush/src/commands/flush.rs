@@ -383,7 +383,7 @@ pub async fn run(
     let deleted = state.deleted.load(Ordering::Relaxed);
     let backed_up = state.backed_up.load(Ordering::Relaxed);
     let complete = result.is_ok() && state.complete();
-    let reached_max = args.max_keys.is_some_and(|m| deleted >= m);
+    let reached_max = state.max_reached();
     let writer = writer.map(|w| {
         Arc::try_unwrap(w)
             .ok()

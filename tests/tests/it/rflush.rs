@@ -765,6 +765,62 @@ fn sentinel_credentials_the_urls_are_the_masters_and_the_sentinel_may_have_its_o
 }
 
 #[test]
+fn max_keys_caps_the_flush_and_keys_that_expire_meanwhile_count_toward_it() {
+    let redis = RedisServer::start(&[]);
+    let mut c = redis.conn();
+    // Several SCAN pages of 1000 (8192 buckets): the first page never ends the scan.
+    set_many(&mut c, "cap:", 5000);
+    set_many(&mut c, "other:", 10);
+    let flush = |max: &str, batch: &str| {
+        rflush(
+            &redis.url(),
+            &[
+                "flush",
+                "--pattern",
+                "cap:*",
+                "--max-keys",
+                max,
+                "--batch-size",
+                batch,
+                "--yes",
+                "--no-backup",
+                "-o",
+                "json",
+            ],
+        )
+    };
+    let out = flush("300", "1000");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["deleted"], 300, "{}", text(&out));
+    assert_eq!(json(&out)["completed"], false, "{}", text(&out));
+    assert_eq!(count(&mut c, "cap:*"), 4700);
+
+    // Keys that expire between SCAN and UNLINK: writes are paused (reads go on), so the flush
+    // scans the keys while they live and its UNLINK runs after they expired. The cap is still
+    // reached, and that is a normal end, not an interruption.
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("cap:*").query(&mut c).unwrap();
+    let mut pipe = redis::pipe();
+    for k in &keys {
+        pipe.cmd("PEXPIRE").arg(k).arg(3_000).ignore();
+    }
+    let _: () = pipe.query(&mut c).unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "6000", "WRITE"][..])
+        .query(&mut c)
+        .unwrap();
+    let out = flush("200", "1000");
+    assert!(out.status.success(), "{}", text(&out));
+    let summary = json(&out);
+    assert_eq!(
+        summary["deleted"], 0,
+        "they expired on their own: {summary}"
+    );
+    assert_eq!(summary["completed"], false, "{summary}");
+    assert_eq!(count(&mut c, "cap:*"), 0);
+    assert_eq!(count(&mut c, "other:*"), 10);
+}
+
+#[test]
 fn redis_killed_mid_flush_then_resume_completes_and_loses_nothing() {
     let mut redis = RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]);
     let mut c = redis.conn();
