@@ -820,6 +820,76 @@ fn max_keys_caps_the_flush_and_keys_that_expire_meanwhile_count_toward_it() {
     assert_eq!(count(&mut c, "other:*"), 10);
 }
 
+/// Runs a flush of `lag:*` while another client makes Redis itself slow (`DEBUG SLEEP` of
+/// 10 ms, over and over, started once the flush is deleting: the probe's idle baseline is taken
+/// before). Returns the flush's JSON summary.
+fn flush_while_redis_lags(extra: &[&str]) -> serde_json::Value {
+    let redis = RedisServer::start(&[]);
+    let mut c = redis.conn();
+    const KEYS: u64 = 60_000;
+    populate(&mut c, KEYS, "lag");
+    let mut args = vec![
+        "flush",
+        "--pattern",
+        "lag:*",
+        "--yes",
+        "--no-backup",
+        "-o",
+        "json",
+    ];
+    args.extend(extra);
+    let child = plugin("kubectl-rflush")
+        .env("REDIS_URL", redis.url())
+        .current_dir(std::env::temp_dir())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl-rflush");
+    // Polled without a pause (DBSIZE is O(1)): the lag must start while most keys remain.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while redis::cmd("DBSIZE").query::<u64>(&mut c).unwrap() == KEYS {
+        assert!(
+            Instant::now() < deadline,
+            "the flush never started deleting"
+        );
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lagger = {
+        let (done, mut conn) = (done.clone(), redis.conn());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: () = redis::cmd("DEBUG")
+                    .arg("SLEEP")
+                    .arg("0.01")
+                    .query(&mut conn)
+                    .unwrap();
+            }
+        })
+    };
+    let out = child.wait_with_output().expect("wait for kubectl-rflush");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    lagger.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(redis::cmd("DBSIZE").query::<u64>(&mut c).unwrap(), 0);
+    json(&out)
+}
+
+#[test]
+fn adaptive_pacing_backs_off_when_redis_itself_slows_down() {
+    let paced = flush_while_redis_lags(&[]);
+    assert_eq!(paced["deleted"], 60_000, "{paced}");
+    let paused = paced["paused_seconds"].as_f64().unwrap();
+    assert!(
+        paused > 0.0,
+        "Redis answered in 10 ms instead of < 2 ms, and the flush never paused: {paced}"
+    );
+    // The same load with pacing off: the flush never pauses.
+    let unpaced = flush_while_redis_lags(&["--no-pacing"]);
+    assert_eq!(unpaced["paused_seconds"].as_f64(), Some(0.0), "{unpaced}");
+}
+
 #[test]
 fn redis_killed_mid_flush_then_resume_completes_and_loses_nothing() {
     let mut redis = RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]);
