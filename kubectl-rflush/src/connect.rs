@@ -122,10 +122,11 @@ pub struct Redis {
     pub info: Info,
 }
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn config() -> AsyncConnectionConfig {
+/// Timeouts for every connection this crate opens.
+pub(crate) fn config() -> AsyncConnectionConfig {
     AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -252,56 +253,6 @@ fn with_host(info: &ConnectionInfo, host: &str, port: u16) -> ConnectionInfo {
     info.clone().set_addr(addr)
 }
 
-/// Connects to the Sentinel the URL points at. `sentinel_password` is the Sentinel's own;
-/// without it the URL's credentials (the master's) are tried, and when the Sentinel refuses
-/// them — a Sentinel often has no password of its own — it is asked again without any.
-async fn sentinel_connection(
-    url_info: &ConnectionInfo,
-    sentinel_password: Option<&str>,
-    label: &str,
-) -> Result<MultiplexedConnection> {
-    let bare = RedisConnectionInfo::default().set_protocol(url_info.redis_settings().protocol());
-    // Connected and answering PING: without credentials a connection opens even where a
-    // password is required, and only the first command says NOAUTH.
-    let connect = |info: ConnectionInfo| async move {
-        let mut conn = redis::Client::open(info)?
-            .get_multiplexed_async_connection_with_config(&config())
-            .await?;
-        redis::cmd("PING").query_async::<()>(&mut conn).await?;
-        Ok::<_, redis::RedisError>(conn)
-    };
-    let first = match sentinel_password {
-        Some(password) => url_info
-            .clone()
-            .set_redis_settings(bare.clone().set_password(password)),
-        None => url_info.clone(),
-    };
-    let has_credentials = first.redis_settings().password().is_some();
-    match connect(first).await {
-        Ok(conn) => Ok(conn),
-        Err(refused)
-            if sentinel_password.is_none()
-                && has_credentials
-                && refused.kind() == redis::ErrorKind::AuthenticationFailed =>
-        {
-            connect(url_info.clone().set_redis_settings(bare))
-                .await
-                .map_err(|again| {
-                    if again.to_string().to_ascii_lowercase().contains("noauth") {
-                        Error::invalid(
-                            format!("the Sentinel at {label} refused the URL's credentials and wants a password of its own"),
-                            "give the Sentinel's password with --sentinel-password (or REDIS_SENTINEL_PASSWORD); the URL's stays the master's",
-                        )
-                        .into()
-                    } else {
-                        explain(again, label)
-                    }
-                })
-        }
-        Err(e) => Err(explain(e, label)),
-    }
-}
-
 async fn first_node(connector: Connector, label: String) -> Result<Node> {
     let (conn, forward) = open(&connector, &label).await?;
     Ok(Node {
@@ -363,20 +314,13 @@ pub async fn connect(
         let mut info = args.tls.apply(parse_url(&url)?)?;
         let mut label = redact(&url);
         if let Some(master) = &args.sentinel_master {
-            let mut conn =
-                sentinel_connection(&info, args.sentinel_password.as_deref(), &label).await?;
-            let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
-                .arg("get-master-addr-by-name")
-                .arg(master)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| explain(e, &label))?;
-            let (host, port) = addr.ok_or_else(|| {
-                Error::invalid(
-                    format!("Sentinel at {label} knows no master named {master:?}"),
-                    "list them with SENTINEL MASTERS",
-                )
-            })?;
+            let (host, port) = crate::sentinel::master_address(
+                &info,
+                args.sentinel_password.as_deref(),
+                master,
+                &label,
+            )
+            .await?;
             info = with_host(&info, &host, port);
             label = format!("{host}:{port} (master {master:?} via Sentinel {label})");
         }

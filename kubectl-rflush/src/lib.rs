@@ -2,7 +2,7 @@
 //!
 //! The binary is a thin wrapper around [`main`]; commands live in [`commands`] and take
 //! their output writer as an argument so they can be tested. The modules below each do one
-//! job: reaching Redis ([`connect`], [`cluster`], [`tls`]), the SCAN loop ([`scan`], [`engine`],
+//! job: reaching Redis ([`connect`], [`cluster`], [`sentinel`], [`tls`]), the SCAN loop ([`scan`], [`engine`],
 //! [`pacing`], [`progress`]), the backup file ([`backup_format`]) and resuming
 //! ([`checkpoint`]).
 
@@ -18,6 +18,7 @@ pub mod info;
 pub mod pacing;
 pub mod progress;
 pub mod scan;
+pub mod sentinel;
 pub mod tls;
 
 use std::process::ExitCode;
