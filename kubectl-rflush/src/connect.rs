@@ -190,7 +190,20 @@ pub fn explain(err: redis::RedisError, address: &str) -> anyhow::Error {
             "give one with --redis-cert FILE and --redis-key FILE (PEM)".to_string(),
         )
     } else if err.is_io_error() || err.is_connection_refusal() || err.is_timeout() {
-        (format!("cannot reach Redis at {address}: {text}"), "check the address and that Redis is running; for the in-cluster default check --target and -n".to_string())
+        let hung_up = ["reset by peer", "broken pipe", "eof", "closed"]
+            .iter()
+            .any(|s| lower.contains(s));
+        let tls = if address.starts_with("redis://") && hung_up {
+            "; a server that speaks TLS closes plain connections: use rediss://"
+        } else {
+            ""
+        };
+        (
+            format!("cannot reach Redis at {address}: {text}"),
+            format!(
+                "check the address and that Redis is running; for the in-cluster default check --target and -n{tls}"
+            ),
+        )
     } else {
         return anyhow::Error::new(err).context(format!("Redis at {address}"));
     };

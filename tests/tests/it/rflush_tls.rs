@@ -154,6 +154,16 @@ fn rflush_over_tls_trusts_only_the_given_ca_and_flushes_backs_up_and_restores() 
         "{err}"
     );
 
+    // A plain redis:// URL to the TLS port: the server hangs up, and the hint says why.
+    let plain = format!("redis://127.0.0.1:{}", redis.port);
+    let out = rflush(&plain, &["count", "t:*"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach Redis") && err.contains("use rediss://"),
+        "{err}"
+    );
+
     let ca = pki.arg("ca.pem");
     let file = redis.dir().join("tls.rfb");
     let out = rflush(
