@@ -81,31 +81,35 @@ impl TestNamespace {
 }
 
 impl Drop for TestNamespace {
-    /// Deletes the namespace on a thread with a runtime of its own: the test's runtime may be
-    /// shutting down already, and a namespace left behind would show up in every later `-A`.
+    /// Deletes the namespace; a namespace left behind would show up in every later `-A`.
     fn drop(&mut self) {
         let (sandbox, name) = (self.sandbox.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+        run_to_completion(async move {
+            let Ok(admin) = sandbox.client().await else {
                 return;
             };
-            runtime.block_on(async move {
-                let Ok(admin) = sandbox.client().await else {
-                    return;
-                };
-                if let Err(e) = Api::<Namespace>::all(admin)
-                    .delete(&name, &DeleteParams::background())
-                    .await
-                {
-                    eprintln!("could not delete test namespace {name}: {e}");
-                }
-            });
-        })
-        .join();
+            if let Err(e) = Api::<Namespace>::all(admin)
+                .delete(&name, &DeleteParams::background())
+                .await
+            {
+                eprintln!("could not delete test namespace {name}: {e}");
+            }
+        });
     }
+}
+
+/// Runs `cleanup` to completion on a thread with a runtime of its own, for `Drop` impls: the
+/// test's runtime may be shutting down already when a fixture is dropped.
+pub fn run_to_completion(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(cleanup);
+        }
+    })
+    .join();
 }
 
 /// The Role that `<plugin> rbac -n NAMESPACE` prints (YAML), parsed.

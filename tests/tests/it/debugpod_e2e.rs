@@ -15,7 +15,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, ResourceExt as _};
-use kubectl_ops_tests::fixtures::{TestNamespace, bind_role, printed_role, unique};
+use kubectl_ops_tests::fixtures::{
+    TestNamespace, bind_role, printed_role, run_to_completion, unique,
+};
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User};
 use serde_json::{Value, json};
@@ -38,43 +40,33 @@ struct Fixture {
 
 impl Drop for Fixture {
     /// In the seeded namespace, deletes the sessions tagged with this test's `--reason`, even
-    /// when the test failed (a namespace of the test's own goes with its guard). Runs on a
-    /// runtime of its own so it finishes before the test's runtime goes away.
+    /// when the test failed (a namespace of the test's own goes with its guard).
     fn drop(&mut self) {
         if self.own_ns.is_some() {
             return;
         }
         let (sb, ns, tag) = (self.sb.clone(), self.ns.clone(), self.tag.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let Ok(admin) = sb.client().await else { return };
-                let pods: Api<Pod> = Api::namespaced(admin, &ns);
-                if let Ok(list) = pods.list(&ListParams::default().labels(MANAGED)).await {
-                    for p in list
-                        .items
-                        .iter()
-                        .filter(|p| p.annotations().get(REASON) == Some(&tag))
-                    {
-                        let _ = pods
-                            .delete(
-                                &p.name_any(),
-                                &DeleteParams {
-                                    grace_period_seconds: Some(0),
-                                    ..Default::default()
-                                },
-                            )
-                            .await;
-                    }
+        run_to_completion(async move {
+            let Ok(admin) = sb.client().await else { return };
+            let pods: Api<Pod> = Api::namespaced(admin, &ns);
+            if let Ok(list) = pods.list(&ListParams::default().labels(MANAGED)).await {
+                for p in list
+                    .items
+                    .iter()
+                    .filter(|p| p.annotations().get(REASON) == Some(&tag))
+                {
+                    let _ = pods
+                        .delete(
+                            &p.name_any(),
+                            &DeleteParams {
+                                grace_period_seconds: Some(0),
+                                ..Default::default()
+                            },
+                        )
+                        .await;
                 }
-            });
-        })
-        .join();
+            }
+        });
     }
 }
 
@@ -169,6 +161,20 @@ impl Fixture {
         .await
         .with_context(|| format!("pod {name} not Running within 120s"))??;
         pod.context("pod vanished")
+    }
+
+    /// Fails when any pod of this tool (by label) is left in the namespace.
+    async fn ensure_no_debug_pods_left(&self) -> Result<()> {
+        let left = self
+            .pods()
+            .list(&ListParams::default().labels(MANAGED))
+            .await?;
+        ensure!(
+            left.items.is_empty(),
+            "orphan debug pods: {:?}",
+            left.items.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+        );
+        Ok(())
     }
 
     /// The debug pods (this tool's label) in the namespace tagged by this test.
@@ -742,18 +748,6 @@ async fn debugpod_cleanup_removes_only_labelled_pods() -> Result<()> {
 #[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
 async fn debugpod_failure_paths_explain_themselves_and_leave_nothing_behind() -> Result<()> {
     let f = Fixture::own("fail").await?;
-    let assert_nothing_left = || async {
-        let left = f
-            .pods()
-            .list(&ListParams::default().labels(MANAGED))
-            .await?;
-        ensure!(
-            left.items.is_empty(),
-            "orphans: {:?}",
-            left.items.iter().map(|p| p.name_any()).collect::<Vec<_>>()
-        );
-        Ok::<(), anyhow::Error>(())
-    };
     // Unknown target: close-name suggestion, nothing created.
     let out = f.run(&["create", "targt"])?;
     assert_eq!(out.status.code(), Some(1));
@@ -783,7 +777,7 @@ async fn debugpod_failure_paths_explain_themselves_and_leave_nothing_behind() ->
         "{err}"
     );
     assert!(err.contains("hint: check --image"), "{err}");
-    assert_nothing_left().await?;
+    f.ensure_no_debug_pods_left().await?;
     // No RBAC: the error names the verb and the resource.
     let out = f
         .command_as(User::Nobody, &["create", "target"])?
@@ -792,7 +786,7 @@ async fn debugpod_failure_paths_explain_themselves_and_leave_nothing_behind() ->
     let err = stderr(&out);
     assert!(err.contains("cannot get resource \"pods\""), "{err}");
     assert!(err.contains("hint:"), "{err}");
-    assert_nothing_left().await?;
+    f.ensure_no_debug_pods_left().await?;
     // Admission (here a LimitRange) rejects the pod at the dry-run: explained, nothing created.
     let limits: k8s_openapi::api::core::v1::LimitRange = serde_json::from_value(json!({
         "metadata": {"name": "tight"},
@@ -809,7 +803,7 @@ async fn debugpod_failure_paths_explain_themselves_and_leave_nothing_behind() ->
         "{err}"
     );
     assert!(err.contains("--memory-limit"), "{err}");
-    assert_nothing_left().await?;
+    f.ensure_no_debug_pods_left().await?;
     // ...and the hint works.
     let out = f.run(&[
         "create",
@@ -986,16 +980,7 @@ async fn refused_leaving_nothing(f: &Fixture, out: &Output, wanted: &str) -> Res
             && err.lines().any(|l| l.starts_with("hint: ")),
         "one error line and a hint: {err}"
     );
-    let left = f
-        .pods()
-        .list(&ListParams::default().labels(MANAGED))
-        .await?;
-    ensure!(
-        left.items.is_empty(),
-        "orphan debug pods: {:?}",
-        left.items.iter().map(|p| p.name_any()).collect::<Vec<_>>()
-    );
-    Ok(())
+    f.ensure_no_debug_pods_left().await
 }
 
 /// The targets a debug pod cannot help with, and a debug pod that never starts: each is one

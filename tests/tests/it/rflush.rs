@@ -36,23 +36,8 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--enable-debug-command",
-                "yes",
-            ])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .args(["--logfile", "redis.log"])
+        let child = redis_server_command(self.dir.path(), &["--port", &self.port.to_string()])
             .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server (apt-get install -y redis-server)");
         self.child = Some(child);
@@ -85,6 +70,28 @@ impl RedisServer {
         self.kill();
         self.spawn();
     }
+}
+
+/// `redis-server LISTEN...` on 127.0.0.1 with persistence off, DEBUG allowed, working directory
+/// and `redis.log` in `dir`, its own output discarded; the caller adds the rest and spawns it.
+pub(crate) fn redis_server_command(dir: &std::path::Path, listen: &[&str]) -> Command {
+    let mut command = Command::new("redis-server");
+    command
+        .args(listen)
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--enable-debug-command",
+            "yes",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--logfile", "redis.log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
 }
 
 impl Drop for RedisServer {

@@ -4,14 +4,14 @@
 //! `--redis-key`), and flush, backup and restore work end to end over the encrypted link.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
 
-use crate::rflush::{free_port, json, rflush, text, wait_until};
+use crate::rflush::{free_port, json, redis_server_command, rflush, text, wait_until};
 
 /// A private CA and two leaves it signed (server for 127.0.0.1, client), as PEM files.
 struct Pki {
@@ -71,30 +71,19 @@ impl TlsRedis {
     fn start(pki: &Pki, auth_clients: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--tls-port", &port.to_string()])
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--enable-debug-command",
-                "yes",
-            ])
-            .arg("--tls-cert-file")
-            .arg(pki.path("server.pem"))
-            .arg("--tls-key-file")
-            .arg(pki.path("server.key"))
-            .arg("--tls-ca-cert-file")
-            .arg(pki.path("ca.pem"))
-            .args(["--tls-auth-clients", auth_clients])
-            .arg("--dir")
-            .arg(dir.path())
-            .args(["--logfile", "redis.log"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server (apt-get install -y redis-server)");
+        let child = redis_server_command(
+            dir.path(),
+            &["--port", "0", "--tls-port", &port.to_string()],
+        )
+        .arg("--tls-cert-file")
+        .arg(pki.path("server.pem"))
+        .arg("--tls-key-file")
+        .arg(pki.path("server.key"))
+        .arg("--tls-ca-cert-file")
+        .arg(pki.path("ca.pem"))
+        .args(["--tls-auth-clients", auth_clients])
+        .spawn()
+        .expect("start redis-server (apt-get install -y redis-server)");
         let log = dir.path().join("redis.log");
         wait_until("the TLS redis-server to accept connections", || {
             std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Ready to accept connections"))
@@ -164,51 +153,23 @@ fn rflush_over_tls_trusts_only_the_given_ca_and_flushes_backs_up_and_restores() 
         "{err}"
     );
 
+    // From here on the CA is given: `rflush ARGS --redis-cacert CA -o json`.
     let ca = pki.arg("ca.pem");
+    let trusting = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--redis-cacert", &ca, "-o", "json"]);
+        rflush(&url, &args)
+    };
     let file = redis.dir().join("tls.rfb");
-    let out = rflush(
-        &url,
-        &[
-            "backup",
-            "t:*",
-            "-f",
-            file.to_str().unwrap(),
-            "--redis-cacert",
-            &ca,
-            "-o",
-            "json",
-        ],
-    );
+    let file = file.to_str().unwrap();
+    let out = trusting(&["backup", "t:*", "-f", file]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["keys"], 500, "{}", text(&out));
-    let out = rflush(
-        &url,
-        &[
-            "flush",
-            "--pattern",
-            "t:*",
-            "--yes",
-            "--no-backup",
-            "--redis-cacert",
-            &ca,
-            "-o",
-            "json",
-        ],
-    );
+    let out = trusting(&["flush", "--pattern", "t:*", "--yes", "--no-backup"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["deleted"], 500, "{}", text(&out));
     assert_eq!(redis.cli(&pki, &["DBSIZE"]), "20");
-    let out = rflush(
-        &url,
-        &[
-            "restore",
-            file.to_str().unwrap(),
-            "--redis-cacert",
-            &ca,
-            "-o",
-            "json",
-        ],
-    );
+    let out = trusting(&["restore", file]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["restored"], 500, "{}", text(&out));
     assert_eq!(redis.cli(&pki, &["DBSIZE"]), "520");
