@@ -1,18 +1,22 @@
 //! One certificate's verdict: the Secret's analysis plus the Certificate's readiness, and
 //! optionally the certificate actually served on an endpoint.
+//!
+//! This is the only evaluation: `check`, `validate` and `list` all grade a certificate with
+//! [`evaluate`] and every finding it returns, so they cannot disagree. `check` prints the
+//! worst finding(s), `validate` prints all of them, `list` shows the worst severity.
 
 use crate::chain::Cert;
 use crate::findings::{Analysis, Finding, Severity, Thresholds, analyze};
 use crate::inspect;
 use crate::model::Entry;
 
-/// Analyses an entry. `full` keeps every finding (validate); otherwise only check's.
-pub fn evaluate(
+/// Analyses an entry: every finding on the Secret's material, the Certificate's expectations
+/// (SANs, renewBefore) and its readiness. `now` is unix seconds.
+pub fn evaluate_entry(
     entry: &Entry,
     anchors: &[Cert],
     thresholds: Thresholds,
     now: i64,
-    full: bool,
 ) -> Analysis {
     let mut a = if entry.secret.is_none() {
         let mut a = Analysis::default();
@@ -72,8 +76,23 @@ pub fn evaluate(
             });
         }
     }
-    if full { a } else { a.for_check() }
+    a
 }
+
+/// TEMPORARY: the old signature, kept until rotate's call sites drop the flag, which no longer
+/// filters anything (every command gets every finding).
+pub fn evaluate(
+    entry: &Entry,
+    anchors: &[Cert],
+    thresholds: Thresholds,
+    now: i64,
+    _full: bool,
+) -> Analysis {
+    evaluate_entry(entry, anchors, thresholds, now)
+}
+
+#[cfg(test)]
+mod agreement;
 
 /// Adds findings comparing the served chain (DER, leaf first) with the Secret's leaf.
 pub fn compare_served(

@@ -100,21 +100,6 @@ impl Finding {
     }
 }
 
-/// The checks `check` reports (expiry, readiness and "this cannot work"); `validate` reports all.
-pub const CHECK_CHECKS: &[&str] = &[
-    "secret",
-    "tls-crt",
-    "pem",
-    "x509",
-    "expiry",
-    "not-yet-valid",
-    "tls-key",
-    "key-match",
-    "chain",
-    "ready",
-    "served",
-];
-
 /// The raw material of a TLS Secret.
 #[derive(Debug, Clone, Default)]
 pub struct Material<'a> {
@@ -176,12 +161,6 @@ impl Analysis {
             .map(|f| f.severity)
             .max()
             .unwrap_or(Severity::Ok)
-    }
-
-    /// Keeps only the findings `check` reports.
-    pub fn for_check(mut self) -> Self {
-        self.findings.retain(|f| CHECK_CHECKS.contains(&f.check));
-        self
     }
 }
 

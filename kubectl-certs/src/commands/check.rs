@@ -1,4 +1,6 @@
-//! `kubectl certs check`: expiry and readiness verdicts with graded exit codes.
+//! `kubectl certs check`: one verdict per certificate with graded exit codes. The verdict is
+//! [`evaluate_entry`]'s, the same evaluation `validate` prints in full: the status is the worst
+//! finding, the table shows the worst finding(s), JSON carries every finding.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,10 +10,11 @@ use shared::color::{Stream, paint};
 use shared::output::{Table, print_structured, write_str};
 
 use crate::cli::CheckArgs;
-use crate::evaluate::evaluate;
+use crate::evaluate::evaluate_entry;
+use crate::findings::Analysis;
 use crate::findings::{Finding, Severity, Thresholds};
 use crate::inspect::{now, rfc3339};
-use crate::model;
+use crate::model::{self, Entry};
 use crate::served;
 
 /// One certificate's verdict.
@@ -37,6 +40,19 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The verdict on `entry` from its evaluation.
+    pub fn of(entry: &Entry, analysis: Analysis, now: i64) -> Self {
+        Verdict {
+            namespace: entry.namespace.clone(),
+            name: entry.name.clone(),
+            secret: entry.secret_name.clone(),
+            status: analysis.worst(),
+            days_left: analysis.leaf.as_ref().map(|l| l.days_left(now)),
+            not_after: analysis.leaf.as_ref().map(|l| rfc3339(l.not_after)),
+            findings: analysis.findings,
+        }
+    }
+
     /// The message of the worst findings, or `ok`.
     pub fn message(&self) -> String {
         let bad: Vec<&str> = self
@@ -140,14 +156,16 @@ pub async fn run(
     };
     let entries = if args.names.is_empty() {
         let inv = model::load(&conn.client, &scope, args.select.selector.as_deref()).await?;
-        model::entries(&inv, &config.config, &scope, false)
+        // The same certificates `list` shows: with no selector, also the config's named
+        // certificates whose Secret is missing (a deleted Secret must not vanish from monitoring).
+        model::entries(&inv, &config.config, &scope, args.select.selector.is_none())
     } else {
         model::resolve(&conn.client, &config.config, &scope, &args.names).await?
     };
     let now = now();
     let mut verdicts = Vec::with_capacity(entries.len());
     for e in &entries {
-        let mut a = evaluate(e, &anchors, thresholds, now, false);
+        let mut a = evaluate_entry(e, &anchors, thresholds, now);
         if let (Some(ep), Some(text)) = (&endpoint, &args.endpoint) {
             served::assess(
                 &mut a,
@@ -160,15 +178,7 @@ pub async fn run(
             )
             .await;
         }
-        verdicts.push(Verdict {
-            namespace: e.namespace.clone(),
-            name: e.name.clone(),
-            secret: e.secret_name.clone(),
-            status: a.worst(),
-            days_left: a.leaf.as_ref().map(|l| l.days_left(now)),
-            not_after: a.leaf.as_ref().map(|l| rfc3339(l.not_after)),
-            findings: a.findings,
-        });
+        verdicts.push(Verdict::of(e, a, now));
     }
     let summary = Summary::of(&verdicts);
     let worst = verdicts

@@ -1,4 +1,6 @@
-//! `kubectl certs list`: every certificate in scope, one LIST per resource type.
+//! `kubectl certs list`: every certificate in scope, one LIST per resource type. The status
+//! and the days-left colour come from [`evaluate_entry`], the evaluation `check` and `validate`
+//! grade with, so `list` never calls a certificate healthy that `check` calls critical.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,7 +10,8 @@ use shared::color::{Stream, Tone, paint};
 use shared::output::{Printable, print_list};
 
 use crate::cli::ListArgs;
-use crate::findings::{Thresholds, parse_certs};
+use crate::evaluate::evaluate_entry;
+use crate::findings::{Severity, Thresholds, parse_certs};
 use crate::inspect::{now, rfc3339};
 use crate::model::{self, Entry};
 
@@ -32,6 +35,8 @@ pub struct ListRow {
     /// Ready condition (`True`, `False (Reason)`), or `-` without a Certificate; `Missing`
     /// when the Secret does not exist.
     pub ready: String,
+    /// The worst finding's severity: the status `check` prints for this certificate.
+    pub status: Severity,
     /// Leaf notAfter (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
@@ -49,12 +54,15 @@ pub struct ListRow {
     /// Why the certificate could not be read, if so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The severity of the expiry finding (colours the days left).
     #[serde(skip)]
-    thresholds: (i64, i64),
+    expiry: Option<Severity>,
 }
 
-/// Builds a row (a bad Secret becomes a row with an error, never aborts the listing).
+/// Builds a row (a bad Secret becomes a row with an error, never aborts the listing). Without
+/// `--ca-file`, as `check` and `validate` without it.
 pub fn row(e: &Entry, thresholds: Thresholds, now: i64) -> ListRow {
+    let analysis = evaluate_entry(e, &[], thresholds, now);
     let mut r = ListRow {
         namespace: e.namespace.clone(),
         name: e.name.clone(),
@@ -67,16 +75,19 @@ pub fn row(e: &Entry, thresholds: Thresholds, now: i64) -> ListRow {
             .as_ref()
             .map(|c| c.ready_text())
             .unwrap_or_else(|| "-".into()),
+        status: analysis.worst(),
         not_after: None,
         days_left: None,
         subject: None,
         sans: Vec::new(),
         sha256: None,
         error: None,
-        thresholds: (
-            (thresholds.warn.as_secs() / 86_400) as i64,
-            (thresholds.crit.as_secs() / 86_400) as i64,
-        ),
+        expiry: analysis
+            .findings
+            .iter()
+            .filter(|f| f.check == "expiry")
+            .map(|f| f.severity)
+            .max(),
     };
     if e.secret.is_none() {
         r.ready = "Missing".into();
@@ -87,18 +98,18 @@ pub fn row(e: &Entry, thresholds: Thresholds, now: i64) -> ListRow {
         r.error = Some("no tls.crt".into());
         return r;
     };
-    let (certs, problems) = parse_certs(crt);
-    match certs.first() {
+    match &analysis.leaf {
         Some(leaf) => {
-            r.not_after = Some(rfc3339(leaf.info.not_after));
-            r.days_left = Some(leaf.info.days_left(now));
-            r.subject = Some(leaf.info.subject.clone());
-            r.sans = leaf.info.all_sans();
-            r.sha256 = Some(leaf.info.sha256.clone());
+            r.not_after = Some(rfc3339(leaf.not_after));
+            r.days_left = Some(leaf.days_left(now));
+            r.subject = Some(leaf.subject.clone());
+            r.sans = leaf.all_sans();
+            r.sha256 = Some(leaf.sha256.clone());
         }
         None => {
             r.error = Some(
-                problems
+                parse_certs(crt)
+                    .1
                     .first()
                     .cloned()
                     .unwrap_or_else(|| "no certificate".into()),
@@ -116,14 +127,7 @@ impl ListRow {
                 (Some(_), _) => paint(Stream::Stdout, Tone::Bad, "ERROR"),
             };
         };
-        let (warn, crit) = self.thresholds;
-        let tone = if d < 0 || d < crit {
-            Tone::Bad
-        } else if d < warn {
-            Tone::Warn
-        } else {
-            Tone::Good
-        };
+        let tone = self.expiry.map(Severity::tone).unwrap_or(Tone::Dim);
         let text = if d < 0 {
             format!("{d} (expired)")
         } else {
@@ -143,6 +147,7 @@ impl Printable for ListRow {
             "secret",
             "issuer/method",
             "ready",
+            "status",
             "not after",
             "days left",
         ];
@@ -164,6 +169,7 @@ impl Printable for ListRow {
             self.secret.clone(),
             self.issuer.clone(),
             ready,
+            paint(Stream::Stdout, self.status.tone(), self.status.label()),
             self.not_after.clone().unwrap_or_else(|| "-".into()),
             self.days_cell(),
         ];
