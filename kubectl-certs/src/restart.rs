@@ -288,7 +288,9 @@ pub async fn wait_rollout(
     };
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(anyhow!("watching the rollout of {} failed: {e}", w.id())),
+        Ok(Err(e)) => {
+            Err(anyhow::Error::new(e).context(format!("watching the rollout of {} failed", w.id())))
+        }
         Err(_) => Err(anyhow!(
             "the rollout of {} did not finish within {}s",
             w.id(),

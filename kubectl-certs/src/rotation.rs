@@ -40,11 +40,30 @@ pub struct WorkloadResult {
     pub workload: Workload,
     /// restartedAt was set.
     pub restarted: bool,
+    /// The restartedAt value set for the new certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<String>,
     /// The rollout completed.
     pub rolled_out: bool,
+    /// Restarted again (and rolled out) to load the restored Secret after a rollback.
+    pub restarted_back: bool,
     /// What went wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl WorkloadResult {
+    /// A workload nothing was done to yet.
+    pub fn pending(workload: Workload) -> Self {
+        WorkloadResult {
+            workload,
+            restarted: false,
+            restarted_at: None,
+            rolled_out: false,
+            restarted_back: false,
+            error: None,
+        }
+    }
 }
 
 /// How a rotation ended.
@@ -55,12 +74,34 @@ pub enum Outcome {
     Rotated,
     /// Nothing was changed: the issuer failed or a pre-write check failed.
     Failed,
-    /// A step after the write failed; the backup was restored.
+    /// A step after the write failed; the backup was put back and every workload restarted
+    /// for the new certificate was restarted again (and rolled out).
     RolledBack,
+    /// A step after the write failed; the backup was put back, but some workloads restarted for
+    /// the new certificate could NOT be restarted again.
+    RolledBackNotRestarted,
+    /// A step after the write failed and the Secret is NOT restored: putting the backup back
+    /// failed, or there was no Secret before (so no backup).
+    FailedNotRestored,
     /// The issuer did not finish in time.
     TimedOut,
     /// Dry run: nothing changed.
     Planned,
+}
+
+impl Outcome {
+    /// How the outcome reads in a summary line.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Rotated => "rotated",
+            Outcome::Failed => "failed",
+            Outcome::RolledBack => "rolled back",
+            Outcome::RolledBackNotRestarted => "rolled back — workloads NOT restarted back",
+            Outcome::FailedNotRestored => "failed — Secret NOT restored",
+            Outcome::TimedOut => "timed out",
+            Outcome::Planned => "planned",
+        }
+    }
 }
 
 /// The report of one rotation.
@@ -84,6 +125,12 @@ pub struct RotationReport {
     /// Why, when it did not succeed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Why putting things back fell short, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_error: Option<String>,
+    /// What to do now, when it did not succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
     /// Start time.
     pub started: String,
     /// End time.
@@ -126,6 +173,8 @@ impl RotationReport {
             method: method.into(),
             outcome: Outcome::Failed,
             reason: None,
+            rollback_error: None,
+            next_step: None,
             started: k8s_openapi::jiff::Timestamp::now().to_string(),
             finished: String::new(),
             before: None,

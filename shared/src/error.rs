@@ -125,6 +125,18 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A step failed: `message` says where that leaves things, `hint` what to do now, and
+    /// `source` (when there is one) why it failed, kept as a chain.
+    #[error("{message}")]
+    Failed {
+        /// Where the failure leaves things, e.g. "ns/web-tls rolled back".
+        message: String,
+        /// What to do now; when `None`, the first hint along `source` is shown.
+        hint: Option<String>,
+        /// Why it failed.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
     /// A port-forward could not be set up or broke.
     #[error("port-forward to {target}: {message}")]
     PortForward {
@@ -170,6 +182,23 @@ impl Error {
         }
     }
 
+    /// Builds an [`Error::Failed`]: `message` and `hint` on top of the chain of `source`.
+    ///
+    /// An `anyhow::Error` source should be passed as
+    /// `err.reallocate_into_boxed_dyn_error_without_backtrace()`, so that the hints further down
+    /// its chain stay visible to [`crate::exit::find_hint`].
+    pub fn failed(
+        message: impl Into<String>,
+        hint: Option<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::Failed {
+            message: message.into(),
+            hint,
+            source,
+        }
+    }
+
     /// Wraps a kube error with what was being done.
     pub fn kube(action: impl Into<String>, source: kube::Error) -> Self {
         Error::Kube {
@@ -193,7 +222,9 @@ impl Error {
                 Some("re-run with --yes to confirm, or --dry-run to see what would happen".into())
             }
             Error::NotFound { list_hint, .. } => list_hint.clone(),
-            Error::Invalid { hint, .. } | Error::Usage { hint, .. } => hint.clone(),
+            Error::Invalid { hint, .. } | Error::Usage { hint, .. } | Error::Failed { hint, .. } => {
+                hint.clone()
+            }
             Error::Kube { source, .. } | Error::Client(source) => kube_hint(source),
             _ => None,
         }

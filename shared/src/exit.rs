@@ -205,6 +205,27 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_step_shows_its_own_hint_else_the_one_along_its_source() {
+        let cause = || -> Box<dyn StdError + Send + Sync> {
+            Box::new(Error::invalid("the CA refused", "check the Issuer"))
+        };
+        let err = Error::failed(
+            "ns/web-tls rolled back",
+            Some("fix the cause and re-run".into()),
+            Some(cause()),
+        );
+        assert_eq!(
+            format_report(&err),
+            "error: ns/web-tls rolled back: the CA refused\nhint: fix the cause and re-run\n"
+        );
+        let err = Error::failed("ns/web-tls", None, Some(cause()));
+        assert_eq!(
+            format_report(&err),
+            "error: ns/web-tls: the CA refused\nhint: check the Issuer\n"
+        );
+    }
+
+    #[test]
     fn broken_pipe_is_detected_through_the_chain() {
         let err = Error::Output(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
         assert!(is_broken_pipe(&err));
