@@ -220,3 +220,27 @@ pub async fn wait_until_allowed(
     })
     .await
 }
+
+/// `role` without `verbs` on `resource` (in API group `group`, "" for the core group): for a
+/// user who may do everything a command needs except one write, to make that write fail for
+/// real. The verbs go from every rule naming `resource` (and so from that rule's other
+/// resources too; the Roles the plugins print name one resource per rule). Rules left without
+/// verbs are dropped.
+pub fn role_without(role: &Role, group: &str, resource: &str, verbs: &[&str]) -> Role {
+    let mut reduced = role.clone();
+    let rules = reduced.rules.take().unwrap_or_default();
+    reduced.rules = Some(
+        rules
+            .into_iter()
+            .filter_map(|mut rule| {
+                let applies = rule.api_groups.iter().flatten().any(|g| g == group)
+                    && rule.resources.iter().flatten().any(|r| r == resource);
+                if applies {
+                    rule.verbs.retain(|v| !verbs.contains(&v.as_str()));
+                }
+                (!rule.verbs.is_empty()).then_some(rule)
+            })
+            .collect(),
+    );
+    reduced
+}

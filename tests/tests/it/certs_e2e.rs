@@ -17,7 +17,9 @@ use kube::Client;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use kubectl_ops_tests::fixtures::{TestNamespace, bind_role, printed_role};
+use kubectl_ops_tests::fixtures::{
+    TestNamespace, bind_role, printed_role, role_without, wait_until_allowed,
+};
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User, eventually};
 use rcgen::{
@@ -179,43 +181,49 @@ impl Fixture {
             },
         )
         .await?;
+        self.serve("web", name).await
+    }
+
+    /// A Deployment `app` serving the Secret `secret` with openssl s_server on 8443 (waited
+    /// for), and a Service `app` in front of it.
+    async fn serve(&self, app: &str, secret: &str) -> Result<()> {
         let deployment: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "web"},
+            "metadata": {"name": app},
             "spec": {
                 "replicas": 1,
-                "selector": {"matchLabels": {"app": "web"}},
+                "selector": {"matchLabels": {"app": app}},
                 "template": {
-                    "metadata": {"labels": {"app": "web"}},
+                    "metadata": {"labels": {"app": app}},
                     "spec": {
                         "terminationGracePeriodSeconds": 1,
                         "containers": [{
-                            "name": "web", "image": self.sb.toolbox_image, "imagePullPolicy": "IfNotPresent",
+                            "name": app, "image": self.sb.toolbox_image, "imagePullPolicy": "IfNotPresent",
                             "command": ["/bin/sh", "-c", "exec openssl s_server -quiet -accept 8443 -cert /etc/tls/tls.crt -key /etc/tls/tls.key -www"],
                             "ports": [{"name": "https", "containerPort": 8443}],
                             "readinessProbe": {"tcpSocket": {"port": 8443}, "periodSeconds": 1},
                             "volumeMounts": [{"name": "tls", "mountPath": "/etc/tls", "readOnly": true}],
                         }],
-                        "volumes": [{"name": "tls", "secret": {"secretName": name}}],
+                        "volumes": [{"name": "tls", "secret": {"secretName": secret}}],
                     },
                 },
             },
         }))?;
-        let deployments: Api<Deployment> = Api::namespaced(self.admin.clone(), &self.ns);
+        let deployments = self.deployments();
         deployments
             .create(&PostParams::default(), &deployment)
             .await?;
         let service: Service = serde_json::from_value(json!({
-            "metadata": {"name": "web"},
-            "spec": {"selector": {"app": "web"}, "ports": [{"name": "https", "port": 8443, "targetPort": "https"}]},
+            "metadata": {"name": app},
+            "spec": {"selector": {"app": app}, "ports": [{"name": "https", "port": 8443, "targetPort": "https"}]},
         }))?;
         Api::<Service>::namespaced(self.admin.clone(), &self.ns)
             .create(&PostParams::default(), &service)
             .await?;
         eventually(
-            "deployment web to be available",
+            &format!("deployment {app} to be available"),
             Duration::from_secs(120),
             || async {
-                let d = deployments.get("web").await?;
+                let d = deployments.get(app).await?;
                 Ok(d.status
                     .and_then(|s| s.available_replicas)
                     .is_some_and(|n| n == 1)
@@ -223,6 +231,10 @@ impl Fixture {
             },
         )
         .await
+    }
+
+    fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.admin.clone(), &self.ns)
     }
 
     async fn leaf_sha(&self, secret: &str) -> Result<String> {
@@ -975,6 +987,207 @@ async fn certs_without_rbac_names_the_missing_permission() -> Result<()> {
         err.contains("cannot list resource") && err.contains("hint:") && err.contains("rbac"),
         "{}",
         text(&out)
+    );
+    Ok(())
+}
+
+/// A Deployment and Service `fixed` serving a certificate of their own (Secret `fixed-tls`,
+/// crafted here): `--endpoint svc/fixed:8443` never serves what a rotation issues, so the
+/// served check fails for real.
+async fn serve_a_fixed_certificate(f: &Fixture) -> Result<()> {
+    let ca = make_ca("Fixed CA");
+    let host = format!("fixed.{}.svc", f.ns);
+    let (crt, key) = make_leaf(&ca, &[&host], now() - T::days(1), now() + T::days(90));
+    f.put_secret(
+        "fixed-tls",
+        TLS,
+        &[
+            ("tls.crt", crt.as_bytes()),
+            ("tls.key", key.as_bytes()),
+            ("ca.crt", ca.pem.as_bytes()),
+        ],
+    )
+    .await?;
+    f.serve("fixed", "fixed-tls").await
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn certs_rotate_rolls_back_when_the_endpoint_never_serves_the_new_certificate() -> Result<()>
+{
+    let f = Fixture::new("rollback").await?;
+    f.issued_and_served("web-tls").await?;
+    serve_a_fixed_certificate(&f).await?;
+    let before = f.secrets().get("web-tls").await?;
+    let rev_before = revision(&f.certificates().get("web-tls").await?);
+    let gen_before = f.deployments().get("web").await?.metadata.generation;
+
+    let out = f.certs(
+        &[
+            "rotate",
+            "web-tls",
+            "--yes",
+            "--timeout",
+            "120s",
+            "--endpoint",
+            "svc/fixed:8443",
+            "-o",
+            "json",
+        ],
+        &[],
+    )?;
+    ensure!(out.status.code() == Some(1), "{}", text(&out));
+    let reports: Value = serde_json::from_slice(&out.stdout)?;
+    let r = &reports[0];
+    ensure!(r["outcome"] == "rolled-back", "{r}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        err.contains(&format!(
+            "error: {}/web-tls rolled back: verification failed: svc/fixed:8443 serves",
+            f.ns
+        )) && err.contains("hint: the previous Secret was restored from")
+            && err.contains("deployment/web restarted again"),
+        "{}",
+        text(&out)
+    );
+    // cert-manager did issue a new certificate; the rollback put the old one back, byte for byte.
+    ensure!(
+        revision(&f.certificates().get("web-tls").await?) == rev_before + 1,
+        "the stand-in did not issue"
+    );
+    ensure!(r["after"]["sha256"] != r["before"]["sha256"], "{r}");
+    let after = f.secrets().get("web-tls").await?;
+    ensure!(
+        after.data == before.data,
+        "the Secret's data is not the original"
+    );
+    ensure!(
+        after.type_ == before.type_
+            && after.metadata.labels == before.metadata.labels
+            && after.metadata.annotations == before.metadata.annotations,
+        "the Secret's metadata is not the original"
+    );
+    // The workload was restarted for the new certificate, then again for the restored one.
+    let d = f.deployments().get("web").await?;
+    let w = &r["workloads"][0];
+    ensure!(
+        w["restarted"] == true && w["rolledOut"] == true && w["restartedBack"] == true,
+        "{r}"
+    );
+    ensure!(
+        restarted_at(&d).is_some() && restarted_at(&d).as_deref() != w["restartedAt"].as_str(),
+        "restartedAt {:?} was not changed again after {}",
+        restarted_at(&d),
+        w["restartedAt"]
+    );
+    ensure!(
+        d.metadata.generation == gen_before.map(|g| g + 2),
+        "deployment web: generation {gen_before:?} -> {:?}, want two restarts",
+        d.metadata.generation
+    );
+    let st = d.status.clone().unwrap_or_default();
+    ensure!(
+        st.observed_generation >= d.metadata.generation
+            && st.updated_replicas == Some(1)
+            && st.available_replicas == Some(1),
+        "the rollout back is not complete: {st:?}"
+    );
+    // The report on disk says the same.
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(only_file(
+        &f.reports(),
+        "rotate-",
+    )?)?)?;
+    ensure!(
+        report["outcome"] == "rolled-back"
+            && report["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("svc/fixed:8443 serves"))
+            && report["changes"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("secret/web-tls: restored from backup"))),
+        "{report}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn certs_rotate_says_the_secret_is_not_restored_when_the_restore_fails() -> Result<()> {
+    let f = Fixture::new("norestore").await?;
+    f.issued_and_served("web-tls").await?;
+    serve_a_fixed_certificate(&f).await?;
+    // The user may do everything a cert-manager rotation needs, but not write Secrets: the
+    // API server refuses the restore's write.
+    let full = printed_role("kubectl-certs", &f.ns)?;
+    let no_secret_writes = role_without(&full, "", "secrets", &["create", "update"]);
+    bind_role(&f.sb, &f.admin, &no_secret_writes, User::Certs).await?;
+    wait_until_allowed(&f.sb, User::Certs, &f.ns, ("", "secrets", "update"), false).await?;
+    let before = f.secrets().get("web-tls").await?;
+
+    let out = f.certs(
+        &[
+            "rotate",
+            "web-tls",
+            "--yes",
+            "--timeout",
+            "120s",
+            "--endpoint",
+            "svc/fixed:8443",
+        ],
+        &[],
+    )?;
+    ensure!(out.status.code() == Some(1), "{}", text(&out));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(only_file(
+        &f.reports(),
+        "rotate-",
+    )?)?)?;
+    let backup = PathBuf::from(report["backup"].as_str().context("backup path")?);
+    let by_hand = format!("kubectl certs restore {}", backup.display());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    ensure!(
+        stdout.contains(&format!("failed — Secret NOT restored {}/web-tls", f.ns))
+            && !stdout.contains("rolled back")
+            && stdout.contains(&by_hand),
+        "{}",
+        text(&out)
+    );
+    ensure!(
+        stderr.contains(&format!("error: {}/web-tls: the Secret is NOT restored: replace secret", f.ns))
+            && stderr.contains("forbidden")
+            && stderr.contains(&format!("hint: restore it by hand: `{by_hand}`, then `kubectl rollout restart deployment/web -n {}`", f.ns))
+            && !stderr.contains("rolled back"),
+        "{}",
+        text(&out)
+    );
+    ensure!(
+        report["outcome"] == "failed-not-restored"
+            && report["rollbackError"]
+                .as_str()
+                .is_some_and(|e| e.contains("forbidden"))
+            && report["nextStep"]
+                .as_str()
+                .is_some_and(|n| n.contains(&by_hand))
+            && report["workloads"][0]["restartedBack"] == false,
+        "{report}"
+    );
+    ensure!(
+        f.secrets().get("web-tls").await?.data != before.data,
+        "the report says NOT restored, but the Secret holds the original"
+    );
+    // The printed command does restore it, for a user allowed to write Secrets.
+    bind_role(&f.sb, &f.admin, &full, User::Certs).await?;
+    wait_until_allowed(&f.sb, User::Certs, &f.ns, ("", "secrets", "update"), true).await?;
+    let out = f.certs(&["restore", backup.to_str().context("path")?, "--yes"], &[])?;
+    ensure!(out.status.success(), "{}", text(&out));
+    ensure!(
+        f.secrets().get("web-tls").await?.data == before.data,
+        "the recovery command did not restore the original"
     );
     Ok(())
 }

@@ -81,6 +81,7 @@ pub async fn served(
     };
     let want = &leaf.info.sha256;
     let deadline = tokio::time::Instant::now() + SERVED_DEADLINE;
+    let mut last_said = None;
     loop {
         let fetched = served::fetch(
             Some(&ctx.client),
@@ -110,10 +111,14 @@ pub async fn served(
                 ),
             });
         }
-        progress(format!(
-            "{text} still serves {}; retrying",
-            served.as_deref().unwrap_or("nothing readable")
-        ));
+        if last_said.as_ref() != Some(&served) {
+            progress(format!(
+                "{text} still serves {}; retrying for up to {}s",
+                served.as_deref().unwrap_or("nothing readable"),
+                SERVED_DEADLINE.as_secs()
+            ));
+            last_said = Some(served);
+        }
         tokio::time::sleep(SERVED_RETRY).await;
     }
     progress(format!("{text} serves the new certificate"));
