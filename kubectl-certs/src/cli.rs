@@ -35,7 +35,7 @@ pub struct Cli {
 pub enum Command {
     /// List every certificate: cert-manager Certificates, kubernetes.io/tls Secrets and the config's named certificates.
     List(ListArgs),
-    /// Expiry and readiness verdicts with graded exit codes (0 ok, 3 warning, 4 critical, 5 unknown).
+    /// Grade certificates with every finding validate has, showing the worst; graded exit codes (0 ok, 3 warning, 4 critical, 5 unknown).
     Check(CheckArgs),
     /// Validate one certificate in depth: chain, key, SANs, usages, algorithms, renewal settings.
     Validate(ValidateArgs),
@@ -74,7 +74,7 @@ pub struct ListArgs {
     /// Output format.
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Days-left colour thresholds.
+    /// Expiry thresholds (the status and the days-left colour, as in check).
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
 }

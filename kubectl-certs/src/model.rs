@@ -301,7 +301,75 @@ pub async fn load(
     inv.secrets = secrets
         .map_err(|e| Error::kube(format!("list secrets in {}", scope.describe()), e))?
         .items;
+    if selector.is_some() {
+        add_partners(client, scope, &mut inv).await?;
+    }
     Ok(inv)
+}
+
+fn secret_key(s: &Secret) -> (String, String) {
+    (
+        s.metadata.namespace.clone().unwrap_or_default(),
+        s.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// A label selector picks Certificates and Secrets separately, but a Certificate's labels are
+/// rarely on its Secret (cert-manager copies only `spec.secretTemplate`), nor the other way
+/// round. Adds the partner of each selected object, so that a selected certificate is judged
+/// with its Secret and its Certificate, as `validate NAME` judges it. At most one more LIST of
+/// each type, and only when a partner is missing.
+async fn add_partners(
+    client: &kube::Client,
+    scope: &NamespaceScope,
+    inv: &mut Inventory,
+) -> Result<(), Error> {
+    let ns = scope.as_option();
+    let have: HashSet<(String, String)> = inv.secrets.iter().map(secret_key).collect();
+    let claimed = |inv: &Inventory| -> HashSet<(String, String)> {
+        inv.certificates
+            .iter()
+            .map(|c| (c.namespace.clone(), c.secret_name.clone()))
+            .collect()
+    };
+    let selected = claimed(inv);
+    if !inv.no_cert_manager && have.iter().any(|k| !selected.contains(k)) {
+        let all = dyn_api(client, &certificate_resource(), ns)
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| {
+                Error::kube(
+                    format!("list certificates.cert-manager.io in {}", scope.describe()),
+                    e,
+                )
+            })?;
+        let names: HashSet<(String, String)> = inv
+            .certificates
+            .iter()
+            .map(|c| (c.namespace.clone(), c.name.clone()))
+            .collect();
+        inv.certificates.extend(
+            all.items
+                .into_iter()
+                .map(CertificateView::from_object)
+                .filter(|c| {
+                    have.contains(&(c.namespace.clone(), c.secret_name.clone()))
+                        && !names.contains(&(c.namespace.clone(), c.name.clone()))
+                }),
+        );
+    }
+    let claimed = claimed(inv);
+    if claimed.iter().any(|k| !have.contains(k)) {
+        let all = api::<Secret>(client, ns)
+            .list(&ListParams::default().fields(&format!("type={TLS_TYPE}")))
+            .await
+            .map_err(|e| Error::kube(format!("list secrets in {}", scope.describe()), e))?;
+        inv.secrets.extend(all.items.into_iter().filter(|s| {
+            let k = secret_key(s);
+            claimed.contains(&k) && !have.contains(&k)
+        }));
+    }
+    Ok(())
 }
 
 /// The config's namespace for an entry.

@@ -359,6 +359,22 @@ fn make_ca(name: &str) -> Ca {
     }
 }
 
+/// An intermediate CA signed by `root`.
+fn make_intermediate(root: &Ca, name: &str) -> Ca {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.not_before = now() - T::days(1);
+    p.not_after = now() + T::days(1000);
+    let key = KeyPair::generate().unwrap();
+    let pem = p.signed_by(&key, &root.issuer).unwrap().pem();
+    Ca {
+        issuer: Issuer::new(p, key),
+        pem,
+    }
+}
+
 fn make_leaf(ca: &Ca, sans: &[&str], from: OffsetDateTime, to: OffsetDateTime) -> (String, String) {
     let mut p =
         CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
@@ -608,8 +624,9 @@ async fn certs_check_and_validate_grade_crafted_secrets() -> Result<()> {
         ("wrong-ca", "critical"),
         ("key-mismatch", "critical"),
         ("garbage", "critical"),
-        // The Certificate has no status (the stand-in never issued it): not Ready yet.
-        ("missing-san", "warning"),
+        // Not Ready yet (the stand-in never issued it), and a DNS name the Secret lacks:
+        // `check` grades the SAN finding as `validate` does.
+        ("missing-san", "critical"),
     ] {
         ensure!(
             statuses.get(name).map(String::as_str) == Some(want),
@@ -617,7 +634,7 @@ async fn certs_check_and_validate_grade_crafted_secrets() -> Result<()> {
         );
     }
     ensure!(
-        report["summary"]["total"] == statuses.len() && report["summary"]["critical"] == 5,
+        report["summary"]["total"] == statuses.len() && report["summary"]["critical"] == 6,
         "{}",
         report["summary"]
     );
@@ -650,6 +667,212 @@ async fn certs_check_and_validate_grade_crafted_secrets() -> Result<()> {
             .any(|i| i["name"] == "garbage" && i["error"].is_string()),
         "a bad Secret is a row, not an abort"
     );
+    Ok(())
+}
+
+/// Crafted certificates rcgen cannot make (RSA 1024 key, SHA-1 signature), shared with the
+/// unit test of the same agreement (kubectl-certs/src/evaluate/agreement.rs).
+const FIXTURE_CA: &str = include_str!("../../../kubectl-certs/testdata/fixture-ca.crt");
+const RSA1024_CRT: &str = include_str!("../../../kubectl-certs/testdata/rsa1024.crt");
+const RSA1024_KEY: &str = include_str!("../../../kubectl-certs/testdata/rsa1024.key");
+const SHA1_CRT: &str = include_str!("../../../kubectl-certs/testdata/sha1.crt");
+const SHA1_KEY: &str = include_str!("../../../kubectl-certs/testdata/sha1.key");
+
+/// The `status` of a JSON report (or list item), and the exit code of the run.
+fn graded(out: &Output, what: &str) -> Result<(Value, Option<i32>)> {
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{what}: stdout is not JSON\n{}", text(out)))?;
+    Ok((report, out.status.code()))
+}
+
+fn items_by_name(report: &Value) -> Result<BTreeMap<String, Value>> {
+    Ok(report["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .map(|i| (i["name"].as_str().unwrap_or("").to_string(), i.clone()))
+        .collect())
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn certs_check_validate_and_list_grade_each_secret_alike() -> Result<()> {
+    let f = Fixture::new("agree").await?;
+    let ca = make_ca("Agreement CA");
+    let (healthy, healthy_key) = make_leaf(
+        &ca,
+        &["healthy.example"],
+        now() - T::days(1),
+        now() + T::days(200),
+    );
+    let inter = make_intermediate(&ca, "Agreement Intermediate");
+    let (chained, chained_key) = make_leaf(
+        &inter,
+        &["chained.example"],
+        now() - T::days(1),
+        now() + T::days(200),
+    );
+    let c = ca.pem.as_str();
+    let tls = |crt: &str, key: &str, ca: &str| -> Vec<(String, Vec<u8>)> {
+        vec![
+            ("tls.crt".into(), crt.as_bytes().to_vec()),
+            ("tls.key".into(), key.as_bytes().to_vec()),
+            ("ca.crt".into(), ca.as_bytes().to_vec()),
+        ]
+    };
+    let secrets = [
+        ("healthy", tls(&healthy, &healthy_key, c)),
+        ("rsa1024", tls(RSA1024_CRT, RSA1024_KEY, FIXTURE_CA)),
+        ("sha1", tls(SHA1_CRT, SHA1_KEY, FIXTURE_CA)),
+        // leaf, root, intermediate: the leaf is not followed by its issuer.
+        (
+            "disordered",
+            tls(&format!("{chained}{c}{}", inter.pem), &chained_key, c),
+        ),
+        ("renew-loop", tls(&healthy, &healthy_key, c)),
+    ];
+    for (name, data) in &secrets {
+        let data: Vec<(&str, &[u8])> = data
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        f.put_secret(name, TLS, &data).await?;
+    }
+    // A Certificate whose renewBefore is not shorter than the lifetime (cert-manager's renewal
+    // loop), never issued by the stand-in so the crafted Secret stays. Its label is not on the
+    // Secret (cert-manager does not copy a Certificate's labels to its Secret).
+    let cert: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+        "metadata": {"name": "renew-loop", "labels": {"tier": "agree"},
+                     "annotations": {"sandbox.kubectl-ops.dev/fail-issuance": "test: do not issue"}},
+        "spec": {"secretName": "renew-loop", "dnsNames": ["healthy.example"], "renewBefore": "8760h",
+                 "issuerRef": {"name": "test-ca", "kind": "Issuer"}},
+    }))?;
+    f.certificates()
+        .create(&PostParams::default(), &cert)
+        .await?;
+    // A certificate the config names whose Secret does not exist.
+    f.write_config(&[json!({"name": "gone", "secret_name": "gone-tls", "method": "cert-manager", "namespace": f.ns})])?;
+
+    let expected = [
+        ("healthy", "ok", 0, None),
+        ("rsa1024", "critical", 4, Some("key-strength")),
+        ("sha1", "critical", 4, Some("signature")),
+        ("disordered", "warning", 3, Some("chain-order")),
+        ("renew-loop", "critical", 4, Some("renew-before")),
+        ("gone", "critical", 4, Some("secret")),
+    ];
+
+    // The whole namespace, as monitoring runs it, and list.
+    let (checked, check_code) = graded(&f.certs(&["check", "-o", "json"], &[])?, "check")?;
+    let checked = items_by_name(&checked)?;
+    let (listed, list_code) = graded(&f.certs(&["list", "-o", "json"], &[])?, "list")?;
+    ensure!(list_code == Some(0), "list exit {list_code:?}");
+    let listed = items_by_name(&listed)?;
+    ensure!(
+        check_code == Some(4),
+        "check -n NS: worst is critical, exit {check_code:?}"
+    );
+    // (The Fixture's copy of the sandbox CA, `test-ca`, is there too; it is not ours to grade.)
+    let missing: Vec<&str> = expected
+        .iter()
+        .map(|e| e.0)
+        .filter(|n| !checked.contains_key(*n))
+        .collect();
+    ensure!(
+        missing.is_empty(),
+        "check -n NS left out {missing:?}: {:?}",
+        checked.keys()
+    );
+
+    for (name, status, code, because) in expected {
+        let item = checked
+            .get(name)
+            .with_context(|| format!("check has no {name}"))?;
+        let (validated, validate_code) = graded(
+            &f.certs(&["validate", name, "-o", "json"], &[])?,
+            &format!("validate {name}"),
+        )?;
+        let one = f.certs(&["check", name, "-o", "json"], &[])?;
+        ensure!(
+            item["status"] == validated["status"] && item["status"] == status,
+            "{name}: check {} / validate {} / want {status}\ncheck: {item}\nvalidate: {validated}",
+            item["status"],
+            validated["status"]
+        );
+        ensure!(
+            validate_code == Some(code) && one.status.code() == Some(code),
+            "{name}: exit codes: validate {validate_code:?}, check NAME {:?}, want {code}",
+            one.status.code()
+        );
+        ensure!(
+            listed.get(name).map(|i| &i["status"]) == Some(&item["status"]),
+            "{name}: list says {:?}, check {}",
+            listed.get(name).map(|i| &i["status"]),
+            item["status"]
+        );
+        // check's JSON carries every finding validate has, not only the worst.
+        let checks = |v: &Value| -> Vec<String> {
+            v["findings"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|f| format!("{} {}", f["severity"], f["check"]))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        ensure!(
+            checks(item) == checks(&validated),
+            "{name}: findings differ\ncheck: {:?}\nvalidate: {:?}",
+            checks(item),
+            checks(&validated)
+        );
+        if let Some(because) = because {
+            ensure!(
+                checks(item).contains(&format!("\"{status}\" \"{because}\"")),
+                "{name}: no {status} {because} finding in {:?}",
+                checks(item)
+            );
+        }
+    }
+
+    // The table shows the worst finding, not "valid until".
+    let out = f.certs(&["check", "rsa1024"], &[])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.code() == Some(4)
+            && stdout.contains("CRITICAL")
+            && stdout.contains("RSA 1024 key is too weak"),
+        "{}",
+        text(&out)
+    );
+
+    // A selector on either side of a Certificate/Secret pair finds the pair, graded as
+    // validate grades it (the Secret carries app=renew-loop, the Certificate tier=agree).
+    for selector in ["tier=agree", "app=renew-loop"] {
+        let (report, code) = graded(
+            &f.certs(&["check", "-l", selector, "-o", "json"], &[])?,
+            &format!("check -l {selector}"),
+        )?;
+        let items = items_by_name(&report)?;
+        let item = items
+            .get("renew-loop")
+            .with_context(|| format!("-l {selector}: {report}"))?;
+        ensure!(
+            items.len() == 1 && item["status"] == "critical" && code == Some(4),
+            "check -l {selector}: {report}"
+        );
+        ensure!(
+            item["findings"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|f| f["check"] == "renew-before"))
+                && !item["findings"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|f| f["check"] == "secret")),
+            "check -l {selector} did not pair the Certificate with its Secret: {item}"
+        );
+    }
     Ok(())
 }
 
