@@ -25,6 +25,9 @@ pub struct Checkpoint {
     pub deleted: u64,
     /// Per node cursors.
     pub nodes: Vec<NodeCursor>,
+    /// For a spread flush (`--spread`): the window end, kept when resuming, and its counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<crate::spread::Saved>,
 }
 
 /// The kind string.
@@ -84,9 +87,21 @@ mod tests {
                 done: false,
                 run_id: "r".into(),
             }],
+            spread: Some(crate::spread::Saved {
+                deadline_ms: 1_800_000_000_000,
+                window_ms: 600_000,
+                expiring: 5,
+                kept: 1,
+            }),
         };
         cp.save(&path).unwrap();
         assert_eq!(Checkpoint::load(&path).unwrap(), cp);
+        // A checkpoint of a plain flush (written before --spread existed) still loads.
+        let plain = Checkpoint { spread: None, ..cp };
+        plain.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("spread"), "{text}");
+        assert_eq!(Checkpoint::load(&path).unwrap(), plain);
         std::fs::write(&path, "{}").unwrap();
         assert!(Checkpoint::load(&path).is_err());
     }

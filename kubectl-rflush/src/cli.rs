@@ -47,7 +47,8 @@ pub enum Command {
     Stats(StatsArgs),
     /// Count the keys of a cache type or pattern exactly, by SCAN.
     Count(CountArgs),
-    /// Delete the keys of a cache type or pattern: batched SCAN + UNLINK, backed up first.
+    /// Delete the keys of a cache type or pattern: batched SCAN + UNLINK, backed up first
+    /// (--spread: expire them at random within a window instead, so misses arrive gradually).
     Flush(FlushArgs),
     /// Write the keys of a cache type or pattern to a backup file (DUMP + absolute expiry).
     Backup(BackupArgs),
@@ -142,6 +143,11 @@ pub struct FlushArgs {
     /// Continue an interrupted flush from its checkpoint file.
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
+    /// Stampede-safe: instead of deleting, give every matching key a random expiry within this
+    /// window (e.g. 10m; at most 30d), so misses arrive gradually. A key that already expires
+    /// sooner keeps its TTL.
+    #[arg(long, value_name = "DURATION", value_parser = crate::spread::parse_spread)]
+    pub spread: Option<std::time::Duration>,
     /// Output format of the summary (json/yaml for scripts).
     #[command(flatten)]
     pub output: OutputArgs,

@@ -1,6 +1,7 @@
 //! The SCAN loop shared by `count`, `backup` and `flush`: one cursor per node (each cluster
 //! primary), the next SCAN overlapped with the current batch's work, keys backed up and
-//! fsynced before they are unlinked, cursors saved for resuming, pacing after every batch.
+//! fsynced before they are unlinked (or, for a spread flush, given their random expiry),
+//! cursors saved for resuming, pacing after every batch.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use crate::connect::{Redis, explain};
 use crate::pacing::{PaceConfig, Pacer, Probe};
 use crate::progress::{Progress, cursor_fraction};
 use crate::scan::{self, Key};
+use crate::spread::{NodeSpread, Spread};
 
 /// Keys backed up between two fsyncs (each fsync is followed by the UNLINKs it covers).
 const SYNC_GROUP: usize = 5000;
@@ -31,7 +33,8 @@ pub enum Action {
     Count,
     /// Write them to the backup file.
     Backup,
-    /// Back up (when a backup file is given) and delete.
+    /// Back up (when a backup file is given) and delete, or with [`Plan::spread`] give each
+    /// key a random expiry in the spread window instead.
     Flush,
 }
 
@@ -51,6 +54,8 @@ pub struct Plan {
     pub pace: PaceConfig,
     /// How many matching keys to keep as a sample.
     pub sample: usize,
+    /// Flush only: expire the keys at random within this window instead of unlinking them.
+    pub spread: Option<Spread>,
 }
 
 /// Where one node's scan is.
@@ -75,6 +80,10 @@ pub struct State {
     pub deleted: AtomicU64,
     /// Keys written to the backup.
     pub backed_up: AtomicU64,
+    /// Spread flush: keys given a random expiry in the window.
+    pub expiring: AtomicU64,
+    /// Spread flush: keys left alone because they already expire sooner (or were gone).
+    pub kept: AtomicU64,
     /// Per node cursors.
     pub cursors: Mutex<Vec<NodeCursor>>,
     /// Sampled keys.
@@ -173,7 +182,7 @@ pub async fn run(
         .map_or(Ok(()), Err)
 }
 
-fn update_progress(state: &State, dbsizes: &[u64], progress: &Progress, action: Action) {
+fn update_progress(state: &State, dbsizes: &[u64], progress: &Progress, plan: &Plan) {
     let cursors = state.cursors();
     let scanned: f64 = cursors
         .iter()
@@ -186,9 +195,12 @@ fn update_progress(state: &State, dbsizes: &[u64], progress: &Progress, action: 
             }
         })
         .sum();
-    let msg = match action {
+    let msg = match plan.action {
         Action::Count => format!("{} matching", state.matched.load(Ordering::Relaxed)),
         Action::Backup => format!("{} backed up", state.backed_up.load(Ordering::Relaxed)),
+        Action::Flush if plan.spread.is_some() => {
+            format!("{} expiring", state.expiring.load(Ordering::Relaxed))
+        }
         Action::Flush => format!("{} deleted", state.deleted.load(Ordering::Relaxed)),
     };
     progress.update(scanned as u64, msg);
@@ -253,6 +265,20 @@ async fn run_node(
     if start.done {
         return Ok(());
     }
+    let mut spread = match &plan.spread {
+        Some(s) if plan.action == Action::Flush => {
+            let mut c = conn.clone();
+            Some(
+                s.for_node(&mut c, index)
+                    .await
+                    .map_err(|error| NodeFailure {
+                        node: label.clone(),
+                        error,
+                    })?,
+            )
+        }
+        _ => None,
+    };
     let result = scan_node(
         index,
         start.cursor,
@@ -262,6 +288,7 @@ async fn run_node(
         plan,
         &state,
         &mut pacer,
+        spread.as_mut(),
         dbsizes,
         progress,
     )
@@ -282,6 +309,7 @@ async fn scan_node(
     plan: &Plan,
     state: &State,
     pacer: &mut Pacer,
+    mut spread: Option<&mut NodeSpread>,
     dbsizes: &[u64],
     progress: &Progress,
 ) -> Result<(), NodeFailure> {
@@ -354,10 +382,19 @@ async fn scan_node(
                     .map_err(&fail)?;
             }
             for chunk in unsynced.chunks(plan.batch.max(1)) {
-                let n = scan::unlink(&mut work, chunk, cluster_mode)
-                    .await
-                    .map_err(|e| fail(explain(e, label)))?;
-                state.deleted.fetch_add(n, Ordering::Relaxed);
+                if let Some(spread) = spread.as_deref_mut() {
+                    let done = spread
+                        .expire(&mut work, chunk, cluster_mode)
+                        .await
+                        .map_err(|e| fail(explain(e, label)))?;
+                    state.expiring.fetch_add(done.set, Ordering::Relaxed);
+                    state.kept.fetch_add(done.kept, Ordering::Relaxed);
+                } else {
+                    let n = scan::unlink(&mut work, chunk, cluster_mode)
+                        .await
+                        .map_err(|e| fail(explain(e, label)))?;
+                    state.deleted.fetch_add(n, Ordering::Relaxed);
+                }
             }
             unsynced.clear();
         }
@@ -366,7 +403,7 @@ async fn scan_node(
             cursors[index].cursor = next;
             cursors[index].done = next == 0;
         }
-        update_progress(state, dbsizes, progress, plan.action);
+        update_progress(state, dbsizes, progress, plan);
         if last {
             break;
         }

@@ -3,7 +3,7 @@
 //! The binary is a thin wrapper around [`main`]; commands live in [`commands`] and take
 //! their output writer as an argument so they can be tested. The modules below each do one
 //! job: reaching Redis ([`connect`], [`cluster`], [`sentinel`], [`tls`]), the SCAN loop ([`scan`], [`engine`],
-//! [`pacing`], [`progress`]), the backup file ([`backup_format`]) and resuming
+//! [`pacing`], [`progress`]), spread flushes ([`spread`]), the backup file ([`backup_format`]) and resuming
 //! ([`checkpoint`]).
 
 pub mod backup_format;
@@ -19,6 +19,7 @@ pub mod pacing;
 pub mod progress;
 pub mod scan;
 pub mod sentinel;
+pub mod spread;
 pub mod tls;
 
 use std::process::ExitCode;

@@ -84,6 +84,7 @@ pub async fn run(
             max_latency: None,
         },
         sample: 0,
+        spread: None,
     };
     let progress = Progress::new(sizes.iter().sum(), "");
     let start = Instant::now();

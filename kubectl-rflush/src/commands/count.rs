@@ -53,6 +53,7 @@ pub async fn run(
             max_latency: None,
         },
         sample: 0,
+        spread: None,
     };
     let progress = Progress::new(sizes.iter().sum(), "found");
     let start = Instant::now();

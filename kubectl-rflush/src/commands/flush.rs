@@ -1,12 +1,13 @@
 //! `kubectl rflush flush TYPE | --pattern P`: batched SCAN + UNLINK, backed up first,
-//! paced, resumable.
+//! paced, resumable. With `--spread WINDOW` the same loop gives each key a random expiry
+//! within the window instead of unlinking it (see [`crate::spread`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -21,11 +22,12 @@ use crate::commands::{
     Selection, backup::create_writer, default_backup_path, print_summary, secs, select_pattern,
     select_type, shell_quote, show_key, thousands,
 };
-use crate::connect::{Redis, RedisArgs, connect, redact};
+use crate::connect::{Redis, RedisArgs, connect, explain, redact};
 use crate::engine::{self, Action, NodeCursor, Plan, State};
 use crate::pacing::PaceConfig;
 use crate::progress::Progress;
 use crate::scan;
+use crate::spread::{self, Spread};
 
 /// The summary of a flush (also the `-o json` output).
 #[derive(Debug, Serialize)]
@@ -51,6 +53,36 @@ pub struct FlushResult {
     pub paused_seconds: f64,
     /// False when stopped by --max-keys.
     pub completed: bool,
+    /// For a spread flush: what was given an expiry, and the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread: Option<SpreadSummary>,
+}
+
+/// The spread part of a flush summary.
+#[derive(Debug, Serialize)]
+pub struct SpreadSummary {
+    /// Keys given a random expiry in the window, this run.
+    pub expiring: u64,
+    /// The same including earlier runs of a resumed flush.
+    pub expiring_total: u64,
+    /// Keys left alone this run: they already expire sooner (or were gone already).
+    pub kept: u64,
+    /// The window's length, seconds.
+    pub window_seconds: f64,
+    /// When the window ends (the server's clock): every key is gone by then.
+    pub expires_by: String,
+    /// Keys expiring per second on average over the window (all runs).
+    pub misses_per_second: f64,
+}
+
+/// The spread part of a dry run.
+#[derive(Debug, Serialize)]
+pub struct DrySpread {
+    /// The window's length, seconds.
+    pub window_seconds: f64,
+    /// Matching keys per second of the window: the miss rate the backend would see at most
+    /// (keys that already expire sooner keep their TTL).
+    pub expected_misses_per_second: f64,
 }
 
 /// The `--dry-run` report.
@@ -70,6 +102,9 @@ pub struct DryRun {
     pub sampled: usize,
     /// Whether a backup would be written first.
     pub backup: bool,
+    /// With --spread: the window and the miss rate it means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread: Option<DrySpread>,
 }
 
 fn selection(
@@ -133,6 +168,95 @@ fn resume_command(checkpoint: &Path) -> String {
     parts.join(" ")
 }
 
+/// Unix ms as `2026-12-03T14:23:05Z`.
+fn utc(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.replace_millisecond(0)
+                .ok()?
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{ms} ms after 1970"))
+}
+
+/// The options this invocation gave that apply to every subcommand (how to reach Kubernetes
+/// and Redis), in order, with any password in a URL redacted and password flags pointing at
+/// their environment variables instead of repeating the secret.
+fn connection_args() -> Vec<String> {
+    let command = <crate::cli::Cli as clap::CommandFactory>::command();
+    let global: Vec<&clap::Arg> = command
+        .get_arguments()
+        .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+        .collect();
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    let mut out = Vec::new();
+    let mut argv = std::env::args().skip(1);
+    while let Some(token) = argv.next() {
+        if token == "--" {
+            break;
+        }
+        let (arg, inline) = if let Some(long) = token.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            (global.iter().find(|a| a.get_long() == Some(name)), value)
+        } else if let Some(short) = token.strip_prefix('-').filter(|s| !s.is_empty()) {
+            let mut chars = short.chars();
+            let c = chars.next();
+            let rest: String = chars.collect();
+            (
+                global.iter().find(|a| a.get_short() == c),
+                (!rest.is_empty()).then_some(rest),
+            )
+        } else {
+            (None, None)
+        };
+        let Some(arg) = arg else { continue };
+        // As the user spelled it (`-n` stays `-n`).
+        let flag = match token.split_once('=') {
+            Some((flag, _)) => flag.to_string(),
+            None if token.starts_with("--") => token.clone(),
+            None => token.chars().take(2).collect(),
+        };
+        let long = arg.get_long().map(|l| format!("--{l}"));
+        if !takes_value(arg) {
+            out.push(flag);
+            continue;
+        }
+        let Some(value) = inline.or_else(|| argv.next()) else {
+            continue;
+        };
+        out.push(flag.clone());
+        out.push(match long.as_deref().unwrap_or_default() {
+            "--redis-url" => shell_quote(&redact(&value)),
+            "--redis-password" => "\"$REDIS_PASSWORD\"".into(),
+            "--sentinel-password" => "\"$REDIS_SENTINEL_PASSWORD\"".into(),
+            _ => shell_quote(&value),
+        });
+    }
+    out
+}
+
+/// `kubectl rflush [connection options] stats --watch TYPE|-p PATTERN`: follow the cache
+/// refilling after a flush.
+fn watch_command(sel: &Selection) -> String {
+    let mut parts = vec!["kubectl".to_string(), "rflush".to_string()];
+    parts.extend(connection_args());
+    parts.push("stats".into());
+    parts.push("--watch".into());
+    match &sel.cache_type {
+        Some(t) => parts.push(shell_quote(&t.name)),
+        None => {
+            parts.push("-p".into());
+            parts.push(shell_quote(&sel.pattern));
+        }
+    }
+    parts.join(" ")
+}
+
 async fn dry_run(
     redis: &Redis,
     sel: &Selection,
@@ -153,6 +277,7 @@ async fn dry_run(
             max_latency: None,
         },
         sample: 500,
+        spread: None,
     };
     let progress = Progress::new(sizes.iter().sum(), "found");
     let result = engine::run(redis, &plan, &state, &sizes, &progress).await;
@@ -193,12 +318,21 @@ async fn dry_run(
         estimated_bytes: (avg * keys as f64) as u64,
         sampled: usage.len(),
         backup,
+        spread: args.spread.map(|window| DrySpread {
+            window_seconds: window.as_secs_f64(),
+            expected_misses_per_second: keys as f64 / window.as_secs_f64(),
+        }),
     };
     if args.output.output.is_structured() {
         shared::output::print_structured(out, args.output.output, &report)?;
     } else {
         let mut text = format!(
-            "dry run: would delete {} keys matching {:?} on {} (about {} freed, estimated from {} sampled keys){}\n",
+            "dry run: would {} {} keys matching {:?} on {} (about {} freed, estimated from {} sampled keys){}\n",
+            if report.spread.is_some() {
+                "expire"
+            } else {
+                "delete"
+            },
             thousands(keys),
             sel.pattern,
             redis.address,
@@ -210,6 +344,14 @@ async fn dry_run(
                 ""
             }
         );
+        if let Some(s) = &report.spread {
+            text.push_str(&format!(
+                "spread: each key expires at a random time within {}: about {:.0} misses/s instead of {} at once (keys that already expire sooner keep their TTL)\n",
+                humantime::format_duration(Duration::from_secs_f64(s.window_seconds)),
+                s.expected_misses_per_second,
+                thousands(keys)
+            ));
+        }
         if !report.sample.is_empty() {
             text.push_str("sample keys:\n");
             for k in &report.sample {
@@ -231,11 +373,53 @@ pub async fn run(
     let loaded = global.load_config()?;
     let resume = args.resume.as_deref().map(Checkpoint::load).transpose()?;
     let sel = selection(args, &loaded.config, resume.as_ref())?;
+    if let (Some(cp), Some(path)) = (&resume, &args.resume)
+        && cp.spread.is_none()
+        && args.spread.is_some()
+    {
+        return Err(Error::Usage {
+            message: format!(
+                "{} is the checkpoint of a flush that deletes, not of a spread flush",
+                path.display()
+            ),
+            hint: Some(
+                "resume it without --spread, or start a new spread flush without --resume".into(),
+            ),
+        }
+        .into());
+    }
+    let saved_spread = resume.as_ref().and_then(|c| c.spread.clone());
+    let spreading = args.spread.is_some() || saved_spread.is_some();
     let backup_wanted = match &resume {
         Some(cp) => cp.backup_file.is_some(),
         None => !args.no_backup && sel.cache_type.as_ref().is_none_or(|t| t.backup),
     };
     let redis = connect(global, redis_args, &loaded, !args.dry_run).await?;
+    if spreading {
+        for node in &redis.nodes {
+            let mut c = node.conn.clone();
+            spread::check_node(&mut c)
+                .await
+                .map_err(|e| e.context(format!("--spread on {}", node.label)))?;
+        }
+    }
+    if let Some(saved) = &saved_spread {
+        let mut c = redis.nodes[0].conn.clone();
+        let now = spread::server_time_ms(&mut c)
+            .await
+            .map_err(|e| explain(e, &redis.nodes[0].label))?;
+        if now >= saved.deadline_ms {
+            return Err(Error::invalid(
+                format!(
+                    "the spread window of this checkpoint ended at {} ({} keys were given an expiry before the interruption)",
+                    utc(saved.deadline_ms),
+                    thousands(saved.expiring)
+                ),
+                "start a new spread flush without --resume (keys that already expire sooner keep their expiry)",
+            )
+            .into());
+        }
+    }
     if args.dry_run {
         return dry_run(&redis, &sel, args, backup_wanted, out).await;
     }
@@ -243,7 +427,15 @@ pub async fn run(
     // Confirmation.
     let sizes = engine::dbsizes(&redis).await?;
     let total: u64 = sizes.iter().sum();
-    let action = format!("flush keys matching {:?} on {}", sel.pattern, redis.address);
+    let window = args.spread.or(saved_spread
+        .as_ref()
+        .map(|s| Duration::from_millis(s.window_ms)));
+    let action = format!(
+        "{} keys matching {:?} on {}",
+        if spreading { "spread-flush" } else { "flush" },
+        sel.pattern,
+        redis.address
+    );
     if crate::glob::matches_everything(&sel.pattern) {
         if args.yes && !args.flush_everything {
             return Err(Error::Usage {
@@ -255,11 +447,19 @@ pub async fn run(
         confirm_typed(
             Answer::from_flag(args.yes && args.flush_everything),
             &action,
-            &format!(
-                "This deletes EVERY key ({}) on {}.",
-                thousands(total),
-                redis.address
-            ),
+            &match window {
+                Some(w) => format!(
+                    "This expires EVERY key ({}) on {} within {}.",
+                    thousands(total),
+                    redis.address,
+                    humantime::format_duration(w)
+                ),
+                None => format!(
+                    "This deletes EVERY key ({}) on {}.",
+                    thousands(total),
+                    redis.address
+                ),
+            },
             &redis.address,
         )?;
     } else {
@@ -267,7 +467,14 @@ pub async fn run(
             Answer::from_flag(args.yes),
             &action,
             &format!(
-                "Flush keys matching {:?} on {} ({} keys in the database){}?",
+                "{} keys matching {:?} on {} ({} keys in the database){}?",
+                match window {
+                    Some(w) => format!(
+                        "Expire at random within {} the",
+                        humantime::format_duration(w)
+                    ),
+                    None => "Flush".to_string(),
+                },
                 sel.pattern,
                 redis.address,
                 thousands(total),
@@ -319,6 +526,21 @@ pub async fn run(
             .collect(),
     };
     let earlier = resume.as_ref().map_or(0, |c| c.deleted);
+    let (earlier_expiring, earlier_kept) = saved_spread
+        .as_ref()
+        .map_or((0, 0), |s| (s.expiring, s.kept));
+    // The window starts now (after the confirmation); a resumed run keeps the saved end.
+    let spread = match (&saved_spread, args.spread) {
+        (Some(saved), _) => Some(Spread::resumed(saved)),
+        (None, Some(window)) => {
+            let mut c = redis.nodes[0].conn.clone();
+            let now = spread::server_time_ms(&mut c)
+                .await
+                .map_err(|e| explain(e, &redis.nodes[0].label))?;
+            Some(Spread::new(now, window))
+        }
+        (None, None) => None,
+    };
     let state = State::new(cursors);
     let writer = writer.map(|w| Arc::new(Mutex::new(w)));
     let plan = Plan {
@@ -332,9 +554,11 @@ pub async fn run(
             max_latency: (!args.no_pacing).then_some(args.max_latency),
         },
         sample: 0,
+        spread: spread.clone(),
     };
     let make_checkpoint = {
         let state = state.clone();
+        let spread = spread.clone();
         let (pattern, cache_type, backup_file, address) = (
             sel.pattern.clone(),
             sel.cache_type.as_ref().map(|t| t.name.clone()),
@@ -349,6 +573,12 @@ pub async fn run(
             address: address.clone(),
             deleted: earlier + state.deleted.load(Ordering::Relaxed),
             nodes: state.cursors(),
+            spread: spread.as_ref().map(|s| {
+                s.saved(
+                    earlier_expiring + state.expiring.load(Ordering::Relaxed),
+                    earlier_kept + state.kept.load(Ordering::Relaxed),
+                )
+            }),
         }
     };
     // Keep the checkpoint fresh so even a killed process can be resumed.
@@ -372,7 +602,7 @@ pub async fn run(
         })
     };
 
-    let progress = Progress::new(total, "deleted");
+    let progress = Progress::new(total, if spreading { "expiring" } else { "deleted" });
     let start = Instant::now();
     let result = engine::run(&redis, &plan, &state, &sizes, &progress).await;
     progress.finish();
@@ -401,7 +631,22 @@ pub async fn run(
             w.finish()?;
         }
         let _ = std::fs::remove_file(&checkpoint_path);
-        let rate = deleted as f64 / elapsed.as_secs_f64().max(1e-9);
+        let expiring = state.expiring.load(Ordering::Relaxed);
+        let kept = state.kept.load(Ordering::Relaxed);
+        let handled = if spread.is_some() {
+            expiring + kept
+        } else {
+            deleted
+        };
+        let rate = handled as f64 / elapsed.as_secs_f64().max(1e-9);
+        let spread_summary = spread.as_ref().map(|s| SpreadSummary {
+            expiring,
+            expiring_total: earlier_expiring + expiring,
+            kept,
+            window_seconds: s.window.as_secs_f64(),
+            expires_by: utc(s.deadline_ms),
+            misses_per_second: (earlier_expiring + expiring) as f64 / s.window.as_secs_f64(),
+        });
         let res = FlushResult {
             pattern: sel.pattern.clone(),
             address: redis.address.clone(),
@@ -413,6 +658,7 @@ pub async fn run(
             keys_per_second: rate,
             paused_seconds: state.paused().as_secs_f64(),
             completed: complete,
+            spread: spread_summary,
         };
         let paused = state.paused();
         let pacing_note = if paused.as_millis() >= 10 {
@@ -420,26 +666,62 @@ pub async fn run(
         } else {
             String::new()
         };
-        let line = format!(
-            "{} {} keys matching {:?} on {} in {} ({:.0} keys/s{pacing_note}){}{}",
-            if complete {
-                "flushed"
-            } else {
-                "stopped at --max-keys after deleting"
-            },
-            thousands(deleted),
-            sel.pattern,
-            redis.address,
-            secs(elapsed),
-            rate,
-            if earlier > 0 {
-                format!(", {} in all runs", thousands(earlier + deleted))
-            } else {
-                String::new()
-            },
-            backup_note
-        );
+        let line = if let Some(sp) = &res.spread {
+            format!(
+                "{} {} keys matching {:?} on {} an expiry in {} ({:.0} keys/s{pacing_note}): they expire at random by {}, about {:.0} misses/s{}{}{}",
+                if complete {
+                    "gave"
+                } else {
+                    "stopped at --max-keys after giving"
+                },
+                thousands(expiring),
+                sel.pattern,
+                redis.address,
+                secs(elapsed),
+                rate,
+                sp.expires_by,
+                sp.misses_per_second,
+                if kept > 0 {
+                    format!(
+                        "; {} kept their own expiry (sooner, or already gone)",
+                        thousands(kept)
+                    )
+                } else {
+                    String::new()
+                },
+                if earlier_expiring > 0 {
+                    format!("; {} in all runs", thousands(sp.expiring_total))
+                } else {
+                    String::new()
+                },
+                backup_note
+            )
+        } else {
+            format!(
+                "{} {} keys matching {:?} on {} in {} ({:.0} keys/s{pacing_note}){}{}",
+                if complete {
+                    "flushed"
+                } else {
+                    "stopped at --max-keys after deleting"
+                },
+                thousands(deleted),
+                sel.pattern,
+                redis.address,
+                secs(elapsed),
+                rate,
+                if earlier > 0 {
+                    format!(", {} in all runs", thousands(earlier + deleted))
+                } else {
+                    String::new()
+                },
+                backup_note
+            )
+        };
         print_summary(out, args.output.output, &line, &res)?;
+        shared::exit::hint(format!(
+            "watch the recovery (hit rate, misses, memory): {}",
+            watch_command(&sel)
+        ));
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -468,16 +750,30 @@ pub async fn run(
         }
         Ok(()) => (anyhow::anyhow!("flush interrupted (Ctrl-C)"), true),
     };
-    eprintln!(
-        "deleted {} keys before stopping{}{}",
-        thousands(deleted),
-        if earlier > 0 {
-            format!(" ({} in all runs)", thousands(earlier + deleted))
-        } else {
-            String::new()
-        },
-        backup_note
-    );
+    if spread.is_some() {
+        let expiring = state.expiring.load(Ordering::Relaxed);
+        eprintln!(
+            "gave {} keys an expiry before stopping{}{}",
+            thousands(expiring),
+            if earlier_expiring > 0 {
+                format!(" ({} in all runs)", thousands(earlier_expiring + expiring))
+            } else {
+                String::new()
+            },
+            backup_note
+        );
+    } else {
+        eprintln!(
+            "deleted {} keys before stopping{}{}",
+            thousands(deleted),
+            if earlier > 0 {
+                format!(" ({} in all runs)", thousands(earlier + deleted))
+            } else {
+                String::new()
+            },
+            backup_note
+        );
+    }
     if resumable {
         if let Err(e) = make_checkpoint().save(&checkpoint_path) {
             shared::exit::warn(format!("could not save the checkpoint: {e:#}"));

@@ -9,5 +9,6 @@ mod debugpod_e2e;
 mod krew;
 mod rflush;
 mod rflush_e2e;
+mod rflush_spread;
 mod rflush_tls;
 mod sandbox_smoke;

@@ -150,12 +150,12 @@ pub(crate) fn text(o: &Output) -> String {
     )
 }
 
-fn count(conn: &mut redis::Connection, pattern: &str) -> usize {
+pub(crate) fn count(conn: &mut redis::Connection, pattern: &str) -> usize {
     let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg(pattern).query(conn).unwrap();
     keys.len()
 }
 
-fn populate(conn: &mut redis::Connection, n: u64, prefix: &str) {
+pub(crate) fn populate(conn: &mut redis::Connection, n: u64, prefix: &str) {
     let _: () = redis::cmd("DEBUG")
         .arg("POPULATE")
         .arg(n)
@@ -165,7 +165,7 @@ fn populate(conn: &mut redis::Connection, n: u64, prefix: &str) {
         .unwrap();
 }
 
-fn set_many(conn: &mut redis::Connection, prefix: &str, n: u64) {
+pub(crate) fn set_many(conn: &mut redis::Connection, prefix: &str, n: u64) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
         let mut pipe = redis::pipe();
         for i in chunk {
@@ -1031,12 +1031,12 @@ fn count_stats_list_and_rbac() {
 }
 
 /// A local Redis Cluster of three primaries (no replicas).
-struct LocalCluster {
-    nodes: Vec<RedisServer>,
+pub(crate) struct LocalCluster {
+    pub(crate) nodes: Vec<RedisServer>,
 }
 
 impl LocalCluster {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| {
                 RedisServer::start(&[
@@ -1078,7 +1078,7 @@ impl LocalCluster {
         LocalCluster { nodes }
     }
 
-    fn total(&self, pattern: &str) -> usize {
+    pub(crate) fn total(&self, pattern: &str) -> usize {
         self.nodes
             .iter()
             .map(|n| count(&mut n.conn(), pattern))
@@ -1124,7 +1124,7 @@ fn cluster_flush_scans_every_primary_and_deletes_without_crossslot() {
     assert_eq!(cluster.total("market:data:*"), 3000);
 }
 
-fn seed_cluster(cluster: &LocalCluster, script: &str) {
+pub(crate) fn seed_cluster(cluster: &LocalCluster, script: &str) {
     use std::io::Write;
     // Route each SET to the node owning its slot with CLUSTER KEYSLOT + the slot map.
     let mut c0 = cluster.nodes[0].conn();
