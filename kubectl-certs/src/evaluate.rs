@@ -12,12 +12,7 @@ use crate::model::Entry;
 
 /// Analyses an entry: every finding on the Secret's material, the Certificate's expectations
 /// (SANs, renewBefore) and its readiness. `now` is unix seconds.
-pub fn evaluate_entry(
-    entry: &Entry,
-    anchors: &[Cert],
-    thresholds: Thresholds,
-    now: i64,
-) -> Analysis {
+pub fn evaluate(entry: &Entry, anchors: &[Cert], thresholds: Thresholds, now: i64) -> Analysis {
     let mut a = if entry.secret.is_none() {
         let mut a = Analysis::default();
         a.findings.push(Finding {
@@ -77,18 +72,6 @@ pub fn evaluate_entry(
         }
     }
     a
-}
-
-/// TEMPORARY: the old signature, kept until rotate's call sites drop the flag, which no longer
-/// filters anything (every command gets every finding).
-pub fn evaluate(
-    entry: &Entry,
-    anchors: &[Cert],
-    thresholds: Thresholds,
-    now: i64,
-    _full: bool,
-) -> Analysis {
-    evaluate_entry(entry, anchors, thresholds, now)
 }
 
 #[cfg(test)]

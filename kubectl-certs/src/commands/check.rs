@@ -1,5 +1,5 @@
 //! `kubectl certs check`: one verdict per certificate with graded exit codes. The verdict is
-//! [`evaluate_entry`]'s, the same evaluation `validate` prints in full: the status is the worst
+//! [`evaluate`]'s, the same evaluation `validate` prints in full: the status is the worst
 //! finding, the table shows the worst finding(s), JSON carries every finding.
 
 use std::io::Write;
@@ -10,7 +10,7 @@ use shared::color::{Stream, paint};
 use shared::output::{Table, print_structured, write_str};
 
 use crate::cli::CheckArgs;
-use crate::evaluate::evaluate_entry;
+use crate::evaluate::evaluate;
 use crate::findings::Analysis;
 use crate::findings::{Finding, Severity, Thresholds};
 use crate::inspect::{now, rfc3339};
@@ -165,7 +165,7 @@ pub async fn run(
     let now = now();
     let mut verdicts = Vec::with_capacity(entries.len());
     for e in &entries {
-        let mut a = evaluate_entry(e, &anchors, thresholds, now);
+        let mut a = evaluate(e, &anchors, thresholds, now);
         if let (Some(ep), Some(text)) = (&endpoint, &args.endpoint) {
             served::assess(
                 &mut a,

@@ -1,5 +1,5 @@
 //! `kubectl certs list`: every certificate in scope, one LIST per resource type. The status
-//! and the days-left colour come from [`evaluate_entry`], the evaluation `check` and `validate`
+//! and the days-left colour come from [`evaluate`], the evaluation `check` and `validate`
 //! grade with, so `list` never calls a certificate healthy that `check` calls critical.
 
 use std::io::Write;
@@ -10,7 +10,7 @@ use shared::color::{Stream, Tone, paint};
 use shared::output::{Printable, print_list};
 
 use crate::cli::ListArgs;
-use crate::evaluate::evaluate_entry;
+use crate::evaluate::evaluate;
 use crate::findings::{Severity, Thresholds, parse_certs};
 use crate::inspect::{now, rfc3339};
 use crate::model::{self, Entry};
@@ -62,7 +62,7 @@ pub struct ListRow {
 /// Builds a row (a bad Secret becomes a row with an error, never aborts the listing). Without
 /// `--ca-file`, as `check` and `validate` without it.
 pub fn row(e: &Entry, thresholds: Thresholds, now: i64) -> ListRow {
-    let analysis = evaluate_entry(e, &[], thresholds, now);
+    let analysis = evaluate(e, &[], thresholds, now);
     let mut r = ListRow {
         namespace: e.namespace.clone(),
         name: e.name.clone(),

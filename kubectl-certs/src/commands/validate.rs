@@ -1,5 +1,5 @@
 //! `kubectl certs validate NAME`: every check, each finding with a severity and a fix hint.
-//! The findings are [`evaluate_entry`]'s, the same evaluation `check` and `list` grade with.
+//! The findings are [`evaluate`]'s, the same evaluation `check` and `list` grade with.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -9,7 +9,7 @@ use shared::color::{Stream, Tone, paint};
 use shared::output::{print_structured, write_str};
 
 use crate::cli::ValidateArgs;
-use crate::evaluate::evaluate_entry;
+use crate::evaluate::evaluate;
 use crate::findings::{Finding, Severity, Thresholds};
 use crate::inspect::{CertInfo, now};
 use crate::model;
@@ -54,7 +54,7 @@ pub async fn run(
         crit: args.thresholds.crit,
     };
     let now = now();
-    let mut a = evaluate_entry(&entry, &anchors, thresholds, now);
+    let mut a = evaluate(&entry, &anchors, thresholds, now);
     if let (Some(ep), Some(text)) = (&endpoint, &args.endpoint) {
         served::assess(
             &mut a,

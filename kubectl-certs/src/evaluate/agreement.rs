@@ -32,13 +32,13 @@ const SHA1_KEY: &str = include_str!("../../testdata/sha1.key");
 /// The status `check` prints for the entry (no `--endpoint`), and its table message: what
 /// `check::run` does per certificate.
 fn check_status(e: &Entry, now: i64) -> (Severity, String) {
-    let v = Verdict::of(e, evaluate_entry(e, &[], Thresholds::default(), now), now);
+    let v = Verdict::of(e, evaluate(e, &[], Thresholds::default(), now), now);
     (v.status, v.message())
 }
 
 /// The status `validate` prints for the entry, and its findings: what `validate::run` does.
 fn validate_status(e: &Entry, now: i64) -> (Severity, Vec<Finding>) {
-    let a = evaluate_entry(e, &[], Thresholds::default(), now);
+    let a = evaluate(e, &[], Thresholds::default(), now);
     (a.worst(), a.findings)
 }
 

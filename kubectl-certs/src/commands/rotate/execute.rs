@@ -106,7 +106,7 @@ pub async fn rotate_one(
 
 /// Pre-flight validation, informational: a broken certificate is a reason to rotate.
 fn preflight(entry: &Entry, report: &mut RotationReport) {
-    let pre = evaluate(entry, &[], Thresholds::default(), now(), true);
+    let pre = evaluate(entry, &[], Thresholds::default(), now());
     for f in pre
         .findings
         .iter()

@@ -55,7 +55,7 @@ pub async fn check_secret(
             leaf.info.serial
         );
     }
-    let check = evaluate(&after_entry, &[], Thresholds::default(), now(), false);
+    let check = evaluate(&after_entry, &[], Thresholds::default(), now());
     if let Some(bad) = check
         .findings
         .iter()
