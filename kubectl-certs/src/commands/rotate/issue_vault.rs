@@ -201,7 +201,10 @@ pub async fn issue(
                 version.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
             )),
             Err(e) => {
-                let msg = format!("the Secret was written but the KV copy failed: {e}");
+                let msg = format!(
+                    "the Secret was written but the KV copy failed: {}",
+                    shared::exit::render_chain(&e)
+                );
                 shared::exit::warn(&msg);
                 report.warnings.push(msg);
             }
