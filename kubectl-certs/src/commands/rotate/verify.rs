@@ -9,7 +9,7 @@ use kube::api::Api;
 
 use crate::chain::Cert;
 use crate::evaluate::evaluate;
-use crate::findings::{Severity, Thresholds};
+use crate::findings::{Finding, Severity, Thresholds};
 use crate::inspect::{fingerprint, now};
 use crate::model::Entry;
 use crate::rotation::{RotationReport, Snapshot};
@@ -55,18 +55,64 @@ pub async fn check_secret(
             leaf.info.serial
         );
     }
-    let check = evaluate(&after_entry, &[], Thresholds::default(), now());
-    if let Some(bad) = check
-        .findings
-        .iter()
-        .find(|f| f.severity >= Severity::Critical && f.check != "ready")
-    {
-        anyhow::bail!(
+    let at = now();
+    let old = evaluate(entry, &[], Thresholds::default(), at);
+    let new = evaluate(&after_entry, &[], Thresholds::default(), at);
+    match judge_new_certificate(&old.findings, &new.findings) {
+        NewCertificate::Unusable(bad) => anyhow::bail!(
             "verification failed: the new certificate is not valid: {}",
             bad.message
-        );
+        ),
+        NewCertificate::Usable { kept_problems } => {
+            for f in kept_problems {
+                let msg = format!(
+                    "the new certificate still has a problem the old one had ({}): {}",
+                    f.check, f.message
+                );
+                shared::exit::warn(&msg);
+                report.warnings.push(msg);
+            }
+        }
     }
     Ok(leaf)
+}
+
+/// Findings that make a certificate unusable whatever the old one was like: a rotation that
+/// produced one of these is rolled back.
+const ALWAYS_FATAL: &[&str] = &[
+    "tls-crt",
+    "pem",
+    "not-yet-valid",
+    "expiry",
+    "tls-key",
+    "key-match",
+];
+
+/// What the post-issuance check concludes about the new certificate.
+#[derive(Debug, PartialEq)]
+enum NewCertificate<'a> {
+    /// Roll back: this critical finding is fatal, or new (a regression against the old one).
+    Unusable(&'a Finding),
+    /// Keep it; these critical findings the old certificate had too (restoring it would not
+    /// fix them: they come from the Certificate's spec or the issuer), worth a warning.
+    Usable { kept_problems: Vec<&'a Finding> },
+}
+
+/// Decides whether a freshly issued certificate is kept. Readiness is judged elsewhere (the
+/// issuance step waits for it); a policy finding such as a weak key or `renewBefore` longer
+/// than the lifetime is only a reason to roll back when the old certificate did not have it,
+/// since the backup would bring the same problem back.
+fn judge_new_certificate<'a>(old: &[Finding], new: &'a [Finding]) -> NewCertificate<'a> {
+    let critical = |f: &&Finding| f.severity >= Severity::Critical && f.check != "ready";
+    let old_had = |check: &str| old.iter().filter(critical).any(|f| f.check == check);
+    let mut kept_problems = Vec::new();
+    for f in new.iter().filter(critical) {
+        if ALWAYS_FATAL.contains(&f.check) || !old_had(f.check) {
+            return NewCertificate::Unusable(f);
+        }
+        kept_problems.push(f);
+    }
+    NewCertificate::Usable { kept_problems }
 }
 
 /// Checks, for up to 30 s, that `--endpoint` serves `leaf`.
@@ -126,4 +172,70 @@ pub async fn served(
         .changes
         .push(format!("verified: {text} serves {want}"));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(severity: Severity, check: &'static str) -> Finding {
+        Finding {
+            severity,
+            check,
+            message: format!("{check} finding"),
+            hint: None,
+        }
+    }
+
+    #[test]
+    fn a_new_critical_finding_is_a_regression_and_rolls_back() {
+        let old = [finding(Severity::Ok, "key-strength")];
+        let new = [finding(Severity::Critical, "key-strength")];
+        assert_eq!(
+            judge_new_certificate(&old, &new),
+            NewCertificate::Unusable(&new[0])
+        );
+    }
+
+    #[test]
+    fn a_policy_problem_the_old_certificate_had_too_is_kept_with_a_warning() {
+        let old = [finding(Severity::Critical, "renew-before")];
+        let new = [
+            finding(Severity::Ok, "expiry"),
+            finding(Severity::Critical, "renew-before"),
+        ];
+        assert_eq!(
+            judge_new_certificate(&old, &new),
+            NewCertificate::Usable {
+                kept_problems: vec![&new[1]]
+            }
+        );
+    }
+
+    #[test]
+    fn an_expired_or_mismatched_new_certificate_rolls_back_even_if_the_old_one_was_too() {
+        for check in ALWAYS_FATAL {
+            let old = [finding(Severity::Critical, check)];
+            let new = [finding(Severity::Critical, check)];
+            assert_eq!(
+                judge_new_certificate(&old, &new),
+                NewCertificate::Unusable(&new[0]),
+                "{check}"
+            );
+        }
+    }
+
+    #[test]
+    fn readiness_and_warnings_never_roll_back() {
+        let new = [
+            finding(Severity::Critical, "ready"),
+            finding(Severity::Warning, "chain-order"),
+        ];
+        assert_eq!(
+            judge_new_certificate(&[], &new),
+            NewCertificate::Usable {
+                kept_problems: vec![]
+            }
+        );
+    }
 }
