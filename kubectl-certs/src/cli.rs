@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use shared::cli::{ConfigCommand, GlobalArgs};
 use shared::cluster::AllNamespacesArg;
 use shared::duration::parse_duration;
-use shared::output::OutputArgs;
+use shared::output::{OutputArgs, SummaryOutputArgs};
 
 /// List, check, validate, back up, rotate and restore TLS certificates held in Kubernetes Secrets (cert-manager and Vault/OpenBao).
 #[derive(Debug, Parser)]
@@ -93,7 +93,8 @@ pub struct ThresholdArgs {
 /// `check`.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// Certificate names (Certificate, Secret or config name); none = every certificate in scope.
+    /// Certificate names (Certificate, Secret or config name); none = every certificate in scope (then -l filters).
+    #[arg(conflicts_with = "selector")]
     #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::certificate_candidates))]
     pub names: Vec<String>,
     /// Scope.
@@ -108,9 +109,9 @@ pub struct CheckArgs {
     /// Extra trusted CA certificates (PEM) to verify chains against, besides ca.crt.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Output format (table or json/yaml).
+    /// Output format (a table, or json/yaml).
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: SummaryOutputArgs,
 }
 
 /// `validate`.
@@ -128,9 +129,9 @@ pub struct ValidateArgs {
     /// Thresholds.
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
-    /// Output format (table or json/yaml).
+    /// Output format (the findings as text, or json/yaml).
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: SummaryOutputArgs,
 }
 
 /// `backup`.
@@ -207,9 +208,9 @@ pub struct RotateArgs {
     /// Do not store a copy of a Vault-issued certificate in the KV v2 mount of the config.
     #[arg(long)]
     pub no_kv: bool,
-    /// Output format for the final summary (table or json).
+    /// Output format for the final summary (a table, or json/yaml).
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: SummaryOutputArgs,
 }
 
 /// `rbac`.

@@ -57,18 +57,55 @@ pub struct SessionArgs {
     /// Shells and `exec -- CMD` start inside the target's network namespace (needs netadmin or sysadmin).
     #[arg(long)]
     pub share_netns: bool,
-    /// Why (stored on the pod as an annotation, e.g. a ticket).
-    #[arg(long, default_value = "")]
-    pub reason: String,
+    /// Why, e.g. a ticket (an annotation on the debug pod; in --mode ephemeral, DEBUGPOD_REASON in the container's spec).
+    #[arg(long)]
+    pub reason: Option<String>,
     /// How long to wait for the debug pod to run.
     #[arg(long, value_parser = parse_duration, default_value = "2m")]
     pub timeout: Duration,
-    /// CPU limit of the debug container.
-    #[arg(long, default_value = "500m")]
-    pub cpu_limit: String,
-    /// Memory limit of the debug container.
-    #[arg(long, default_value = "256Mi")]
-    pub memory_limit: String,
+    /// CPU limit of the debug container [default: 500m] (not with --mode ephemeral: it shares the pod's).
+    #[arg(long)]
+    pub cpu_limit: Option<String>,
+    /// Memory limit of the debug container [default: 256Mi] (not with --mode ephemeral).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+}
+
+impl SessionArgs {
+    /// The flags given that only shape a session this command creates (`--image`, `--ttl`,
+    /// `--reason`, `--cpu-limit`, `--memory-limit`): with any of them, a running session is
+    /// not reused, since it was made without them.
+    pub fn creation_flags(&self) -> Vec<&'static str> {
+        [
+            (self.image.is_some(), "--image"),
+            (self.ttl.is_some(), "--ttl"),
+            (self.reason.is_some(), "--reason"),
+            (self.cpu_limit.is_some(), "--cpu-limit"),
+            (self.memory_limit.is_some(), "--memory-limit"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
+    }
+
+    /// `--reason`, empty when not given.
+    pub fn reason_text(&self) -> String {
+        self.reason.clone().unwrap_or_default()
+    }
+
+    /// The debug container's requests and limits: the defaults, with `--cpu-limit` and
+    /// `--memory-limit` applied.
+    pub fn resources(&self) -> crate::pod_spec::Resources {
+        let defaults = crate::pod_spec::Resources::default();
+        crate::pod_spec::Resources {
+            cpu_limit: self.cpu_limit.clone().unwrap_or(defaults.cpu_limit.clone()),
+            memory_limit: self
+                .memory_limit
+                .clone()
+                .unwrap_or(defaults.memory_limit.clone()),
+            ..defaults
+        }
+    }
 }
 
 /// `exec` output formats.
@@ -175,8 +212,8 @@ pub enum Command {
         /// Keep a session created for this command.
         #[arg(long)]
         keep: bool,
-        /// Output format for presets.
-        #[arg(short = 'o', long, value_enum, default_value_t = ResultFormat::Text)]
+        /// Output format for presets (`-- CMD` prints the command's own output).
+        #[arg(short = 'o', long, value_enum, default_value_t = ResultFormat::Text, conflicts_with = "command")]
         output: ResultFormat,
     },
     /// Capture packets in the target's network namespace to a local pcap file (or stdout).
@@ -220,8 +257,8 @@ pub enum Command {
         /// Log lines per container.
         #[arg(long, default_value_t = 100)]
         tail: i64,
-        /// Skip the network/system presets (no debug pod is needed then).
-        #[arg(long)]
+        /// Skip the network/system presets (no debug pod is needed then, so no session flags).
+        #[arg(long, conflicts_with_all = ["image", "ttl", "profile", "share_netns", "reason", "timeout", "cpu_limit", "memory_limit"])]
         no_presets: bool,
         /// Session settings (when one is created for the presets).
         #[command(flatten)]
@@ -235,8 +272,8 @@ pub enum Command {
         /// Delete expired and finished sessions (the default when nothing else is named).
         #[arg(long)]
         expired: bool,
-        /// Delete every session, running or not.
-        #[arg(long)]
+        /// Delete every session, running or not (so no SESSION names or --expired with it).
+        #[arg(long, conflicts_with_all = ["sessions", "expired"])]
         all: bool,
         /// Show what would be deleted.
         #[arg(long)]

@@ -11,6 +11,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{EnvVar, EphemeralContainer, Pod};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
+use serde::Serialize;
 use shared::Error;
 use shared::prompt::{Answer, confirm};
 
@@ -37,6 +38,68 @@ pub struct EphemeralOptions {
     pub session: String,
     /// How long to wait for it to run.
     pub timeout: Duration,
+    /// Who (`DEBUGPOD_CREATED_BY` in the container's spec).
+    pub created_by: String,
+    /// Why (`--reason`; `DEBUGPOD_REASON` in the container's spec, which stays in the pod's
+    /// spec for good: the pod's own annotations would need `patch pods`, a far wider right).
+    pub reason: String,
+}
+
+/// What `create --mode ephemeral -o json` prints: where the container runs and how to reach it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EphemeralSession {
+    /// Always `ephemeral`.
+    pub mode: &'static str,
+    /// Session id.
+    pub id: String,
+    /// The ephemeral container's name (`debugpod-<id>`).
+    pub container: String,
+    /// The target pod it was added to.
+    pub pod: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// The target container whose processes it sees.
+    pub target_container: String,
+    /// Image.
+    pub image: String,
+    /// Profile (its security context).
+    pub profile: Profile,
+    /// Seconds until `timeout` kills its shell.
+    pub ttl_seconds: u64,
+    /// Who.
+    pub owner: String,
+    /// Why (`--reason`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub purpose: String,
+    /// The command that attaches to it.
+    pub attach: String,
+}
+
+impl EphemeralSession {
+    /// The session of container `name`, just added to `target` with `opts`.
+    pub fn new(target: &Target, opts: &EphemeralOptions, name: &str) -> EphemeralSession {
+        EphemeralSession {
+            mode: "ephemeral",
+            id: opts.session.clone(),
+            container: name.to_string(),
+            pod: target.name.clone(),
+            namespace: target.namespace.clone(),
+            target_container: target
+                .container(opts.container.as_deref())
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            image: opts.image.clone(),
+            profile: opts.profile,
+            ttl_seconds: opts.ttl.as_secs(),
+            owner: opts.created_by.clone(),
+            purpose: opts.reason.clone(),
+            attach: format!(
+                "kubectl attach -it {} -c {name} -n {}",
+                target.name, target.namespace
+            ),
+        }
+    }
 }
 
 /// The ephemeral container for `target`.
@@ -47,6 +110,16 @@ pub fn container(target: &Target, opts: &EphemeralOptions) -> Result<EphemeralCo
         value: Some(v.into()),
         value_from: None,
     };
+    let mut vars = vec![
+        env("TARGET_POD", &target.name),
+        env("TARGET_POD_IP", &target.ip),
+        env("TARGET_CONTAINER", &focus.name),
+        env("DEBUGPOD_SESSION", &opts.session),
+        env("DEBUGPOD_CREATED_BY", &opts.created_by),
+    ];
+    if !opts.reason.is_empty() {
+        vars.push(env("DEBUGPOD_REASON", &opts.reason));
+    }
     Ok(EphemeralContainer {
         name: format!("debugpod-{}", opts.session),
         image: Some(opts.image.clone()),
@@ -63,12 +136,7 @@ pub fn container(target: &Target, opts: &EphemeralOptions) -> Result<EphemeralCo
         target_container_name: Some(focus.name.clone()),
         security_context: opts.profile.security_context(),
         termination_message_policy: Some("File".into()),
-        env: Some(vec![
-            env("TARGET_POD", &target.name),
-            env("TARGET_POD_IP", &target.ip),
-            env("TARGET_CONTAINER", &focus.name),
-            env("DEBUGPOD_SESSION", &opts.session),
-        ]),
+        env: Some(vars),
         ..Default::default()
     })
 }

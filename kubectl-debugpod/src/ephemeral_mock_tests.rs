@@ -167,6 +167,8 @@ fn opts() -> EphemeralOptions {
         container: None,
         session: "s1".into(),
         timeout: Duration::from_secs(5),
+        created_by: "alice".into(),
+        reason: "INC-7".into(),
     }
 }
 
@@ -237,6 +239,20 @@ async fn mock_modern_cluster_gets_version_check_dry_run_patch_then_watch() {
         c.get("resources").is_none(),
         "ephemeral containers may not set resources"
     );
+    let env = |name: &str| {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        env("DEBUGPOD_REASON"),
+        Some(json!("INC-7")),
+        "--reason is recorded in the container's spec"
+    );
+    assert_eq!(env("DEBUGPOD_CREATED_BY"), Some(json!("alice")));
     assert_eq!(
         p[0].body, p[1].body,
         "the dry-run checks exactly what is sent"

@@ -7,12 +7,13 @@
 //! (labels, annotations, reading sessions back), [`target`] (finding the target),
 //! [`admission`] (the server-side dry-run), [`wait`] (watching until running), [`nsenter`]
 //! (entering the target's netns), [`presets`], [`remote`] (pods/exec), [`pcap`], [`report`]
-//! and [`ephemeral`].
+//! and [`ephemeral`]; [`flag_rules`] turns flags a mode would ignore into usage errors.
 
 pub mod admission;
 pub mod cli;
 pub mod commands;
 pub mod ephemeral;
+pub mod flag_rules;
 pub mod nsenter;
 pub mod pcap;
 pub mod pod_spec;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use shared::cli::{ConfigCommand, GlobalArgs};
-use shared::output::OutputArgs;
+use shared::output::{OutputArgs, SummaryOutputArgs};
 
 use crate::connect::RedisArgs;
 
@@ -27,12 +27,12 @@ Exit codes: 0 ok, 1 failure (including an interrupted flush, which prints a resu
 Docs: https://github.com/kubectl-ops/kubectl-ops#kubectl-rflush"
 )]
 pub struct Cli {
+    /// How to reach Redis (listed in `--help` before the kubectl flags).
+    #[command(flatten)]
+    pub redis: RedisArgs,
     /// Flags shared by every kubectl-ops plugin.
     #[command(flatten)]
     pub global: GlobalArgs,
-    /// How to reach Redis.
-    #[command(flatten)]
-    pub redis: RedisArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -74,40 +74,50 @@ pub struct ListArgs {
 /// `stats`.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// Cache types to report (default: all).
+    /// Cache types to report (default: all); a Redis glob here works too, like -p.
+    #[arg(value_name = "TYPE", conflicts_with = "pattern")]
     #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::cache_type_candidates))]
     pub types: Vec<String>,
+    /// Report the keys matching this Redis glob pattern instead of cache types (repeatable).
+    #[arg(long, short = 'p', value_name = "PATTERN")]
+    pub pattern: Vec<String>,
     /// Keys sampled per cache type for the memory estimate (MEMORY USAGE).
     #[arg(long, default_value_t = 200)]
     pub samples: usize,
     /// Output format.
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: SummaryOutputArgs,
 }
 
 /// `count`.
 #[derive(Debug, Args)]
+#[command(group = keys_group(["what", "pattern"]))]
 pub struct CountArgs {
-    /// A cache type name or a Redis glob pattern (`user:*`).
+    /// The cache type (see `kubectl rflush list`); a Redis glob here works too, like -p.
+    #[arg(value_name = "TYPE", conflicts_with = "pattern")]
     #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::cache_type_candidates))]
-    pub what: String,
+    pub what: Option<String>,
+    /// The keys matching this Redis glob pattern instead of a cache type (e.g. 'user:*').
+    #[arg(long, short = 'p', value_name = "PATTERN")]
+    pub pattern: Option<String>,
     /// SCAN COUNT per call.
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
     /// Output format (json/yaml for scripts).
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: SummaryOutputArgs,
 }
 
 /// `flush`.
 #[derive(Debug, Args)]
+#[command(group = keys_group(["cache_type", "pattern", "resume"]).multiple(true))]
 pub struct FlushArgs {
-    /// The cache type to flush (see `kubectl rflush list`).
-    #[arg(required_unless_present_any = ["pattern", "resume"], conflicts_with = "pattern")]
+    /// The cache type (see `kubectl rflush list`); a pattern needs -p here, so a typo cannot widen a flush.
+    #[arg(value_name = "TYPE", conflicts_with = "pattern")]
     #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::cache_type_candidates))]
     pub cache_type: Option<String>,
-    /// Flush keys matching this Redis glob pattern instead of a cache type.
-    #[arg(long, short = 'p')]
+    /// The keys matching this Redis glob pattern instead of a cache type (e.g. 'user:*').
+    #[arg(long, short = 'p', value_name = "PATTERN")]
     pub pattern: Option<String>,
     /// Show what would be deleted (count, sample keys, estimated memory) and delete nothing.
     #[arg(long)]
@@ -116,7 +126,7 @@ pub struct FlushArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Required with --yes when the pattern matches every key (`*`).
-    #[arg(long)]
+    #[arg(long, requires = "yes")]
     pub flush_everything: bool,
     /// Stop after this many matching keys were unlinked (a key that expired or was deleted by
     /// someone else in between counts toward the cap; the summary counts only real deletions).
@@ -128,14 +138,21 @@ pub struct FlushArgs {
     /// Do not back the keys up first (even when the cache type says `backup: true`).
     #[arg(long)]
     pub no_backup: bool,
-    /// Backup file [default: BACKUP_DIR/rflush-NAME-TIME.rfb].
-    #[arg(long, short = 'f', value_name = "FILE", conflicts_with = "no_backup")]
+    /// Backup file [default: BACKUP_DIR/rflush-NAME-TIME.rfb]; also backs up a cache type
+    /// that says `backup: false`.
+    #[arg(
+        long,
+        short = 'f',
+        visible_alias = "file",
+        value_name = "FILE",
+        conflicts_with = "no_backup"
+    )]
     pub backup_file: Option<PathBuf>,
     /// Cap deletion speed, keys per second per node.
     #[arg(long, value_name = "KEYS_PER_SEC")]
     pub rate: Option<u64>,
     /// Latency budget for other clients: slow down when a probe's round trip exceeds it.
-    #[arg(long, default_value = "2ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "2ms", value_parser = parse_duration, conflicts_with = "no_pacing")]
     pub max_latency: std::time::Duration,
     /// Disable adaptive pacing (only --rate, if given, applies).
     #[arg(long)]
@@ -150,24 +167,29 @@ pub struct FlushArgs {
     pub spread: Option<std::time::Duration>,
     /// Output format of the summary (json/yaml for scripts).
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: SummaryOutputArgs,
 }
 
 /// `backup`.
 #[derive(Debug, Args)]
+#[command(group = keys_group(["what", "pattern"]))]
 pub struct BackupArgs {
-    /// A cache type name or a Redis glob pattern.
+    /// The cache type (see `kubectl rflush list`); a Redis glob here works too, like -p.
+    #[arg(value_name = "TYPE", conflicts_with = "pattern")]
     #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::cache_type_candidates))]
-    pub what: String,
+    pub what: Option<String>,
+    /// The keys matching this Redis glob pattern instead of a cache type (e.g. 'user:*').
+    #[arg(long, short = 'p', value_name = "PATTERN")]
+    pub pattern: Option<String>,
     /// Backup file [default: BACKUP_DIR/rflush-NAME-TIME.rfb].
-    #[arg(long, short = 'f', value_name = "FILE")]
+    #[arg(long, short = 'f', visible_alias = "backup-file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// SCAN COUNT per call.
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
     /// Output format of the summary.
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: SummaryOutputArgs,
 }
 
 /// `restore`.
@@ -189,7 +211,7 @@ pub struct RestoreArgs {
     pub batch_size: usize,
     /// Output format of the summary.
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: SummaryOutputArgs,
 }
 
 /// `rbac`.
@@ -198,6 +220,12 @@ pub struct RbacArgs {
     /// Role name.
     #[arg(long, default_value = "kubectl-rflush")]
     pub name: String,
+}
+
+/// The one grammar of every command that selects keys: a cache `TYPE` or `-p PATTERN`, one of
+/// them required (`flush` also takes `--resume CHECKPOINT` in their place).
+fn keys_group<const N: usize>(args: [&'static str; N]) -> clap::ArgGroup {
+    clap::ArgGroup::new("keys").args(args).required(true)
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

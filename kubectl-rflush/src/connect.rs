@@ -21,8 +21,10 @@ use shared::portforward::{self, Forwarded, PodPort, Target};
 use crate::cluster::{self, Primary};
 use crate::info::Info;
 
-/// How to reach Redis (flattened into every command that talks to it).
+/// How to reach Redis (flattened into every command that talks to it; `--help` lists these
+/// under their own heading, after the command's options).
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Redis options")]
 pub struct RedisArgs {
     /// Talk to Redis directly: redis://[USER:PASSWORD@]HOST:PORT[/DB] or rediss:// for TLS
     /// (add #insecure to skip certificate checks). Default: port-forward to --target.
@@ -323,6 +325,15 @@ pub async fn connect(
         .clone()
         .or_else(|| cfg.url.clone())
         .filter(|u| !u.is_empty());
+    let url_source =
+        url.as_ref().map(
+            |_| match args.redis_url.as_deref().filter(|u| !u.is_empty()) {
+                Some(u) if std::env::var("REDIS_URL").ok().as_deref() == Some(u) => "REDIS_URL",
+                Some(_) => "--redis-url",
+                None => "the config's redis.url",
+            },
+        );
+    crate::unused_flags::check(global, args, url_source)?;
     let (first, forward_ctx) = if let Some(url) = url {
         let mut info = args.tls.apply(parse_url(&url)?)?;
         let mut label = redact(&url);

@@ -21,6 +21,7 @@ pub mod scan;
 pub mod sentinel;
 pub mod spread;
 pub mod tls;
+pub mod unused_flags;
 
 use std::process::ExitCode;
 

@@ -9,7 +9,11 @@ use clap::{Args, Subcommand};
 use crate::cluster::{ClusterArgs, Connection, NamespaceScope};
 use crate::config::{ConfigArgs, DEFAULT_CONFIG_YAML, LoadedConfig};
 use crate::error::Result;
-use crate::output::{OutputFormat, print_structured, write_str};
+use crate::output::{OutputFormat, print_structured, structured_formats, write_str};
+
+/// The `--help` heading of the flags every command accepts (`--config` and kubectl's
+/// `--kubeconfig`, `--context`, `-n`, `--as`, ...), shown after the command's own options.
+pub const GLOBAL_HEADING: &str = "Global options";
 
 /// Global flags: cluster access like kubectl, and `--config`.
 #[derive(Debug, Clone, Default, Args)]
@@ -53,11 +57,17 @@ impl GlobalArgs {
 pub enum ConfigCommand {
     /// Print the effective configuration (embedded defaults merged with the override file).
     View {
-        /// Print the embedded defaults instead, with their comments.
+        /// Print the embedded defaults instead (as YAML with their comments, or as JSON).
         #[arg(long)]
         defaults: bool,
-        /// Output format (yaml or json).
-        #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Yaml)]
+        /// Output format (yaml or json; `-o name|table|wide` is a usage error).
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "FORMAT",
+            default_value = "yaml",
+            value_parser = structured_formats()
+        )]
         output: OutputFormat,
     },
     /// Print which override file is used, if any.
@@ -68,18 +78,21 @@ impl ConfigCommand {
     /// Runs the subcommand, writing to `out`.
     pub fn run(&self, global: &GlobalArgs, out: &mut dyn Write) -> Result<ExitCode> {
         match self {
-            ConfigCommand::View { defaults: true, .. } => write_str(out, DEFAULT_CONFIG_YAML)?,
+            // The defaults as written, with their comments; as JSON they are the parsed values.
+            ConfigCommand::View {
+                defaults: true,
+                output: OutputFormat::Yaml,
+            } => write_str(out, DEFAULT_CONFIG_YAML)?,
+            ConfigCommand::View {
+                defaults: true,
+                output,
+            } => print_structured(out, *output, &crate::config::Config::default())?,
             ConfigCommand::View {
                 defaults: false,
                 output,
             } => {
                 let loaded = global.load_config()?;
-                let format = if *output == OutputFormat::Json {
-                    OutputFormat::Json
-                } else {
-                    OutputFormat::Yaml
-                };
-                print_structured(out, format, &loaded.config)?;
+                print_structured(out, *output, &loaded.config)?;
             }
             ConfigCommand::Path => {
                 let loaded = global.load_config()?;

@@ -10,7 +10,10 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use crate::error::{Error, Result};
 
 /// The kubectl flags every plugin accepts (`kubectl options`), flattened into each binary.
+/// `--help` lists them under their own heading, after the command's options, as kubectl keeps
+/// its global options apart.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = crate::cli::GLOBAL_HEADING)]
 pub struct ClusterArgs {
     /// Path to the kubeconfig file to use for CLI requests.
     #[arg(long, global = true, value_name = "FILE")]

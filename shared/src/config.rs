@@ -20,8 +20,9 @@ pub const DEFAULT_CONFIG_YAML: &str = include_str!("default-config.yaml");
 /// Environment variable naming an override file.
 pub const CONFIG_ENV: &str = "KUBECTL_OPS_CONFIG";
 
-/// `--config FILE`, flattened into every binary.
+/// `--config FILE`, flattened into every binary (listed with the global options in `--help`).
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = crate::cli::GLOBAL_HEADING)]
 pub struct ConfigArgs {
     /// Configuration file overriding the embedded defaults [env: KUBECTL_OPS_CONFIG; default: ~/.config/kubectl-ops/config.yaml].
     #[arg(long = "config", global = true, value_name = "FILE")]

@@ -47,6 +47,56 @@ pub struct OutputArgs {
     pub output: OutputFormat,
 }
 
+/// `-o json|yaml`, for commands whose normal output is for people (a summary line, a table of
+/// verdicts, a report). Only the formats such a command really prints are accepted, so
+/// `-o wide` or `-o name` is clap's usage error (exit 2) instead of a silent default.
+/// The field is an [`OutputFormat`]: [`OutputFormat::Table`] stands for the default text.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct SummaryOutputArgs {
+    /// Output format for scripts [default: text for people].
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FORMAT",
+        default_value = "text",
+        hide_default_value = true,
+        value_parser = summary_formats()
+    )]
+    pub output: OutputFormat,
+}
+
+/// The values of [`SummaryOutputArgs`]: `json`, `yaml`, and the default `text` (hidden; `table`
+/// is its alias, accepted as before).
+pub fn summary_formats() -> impl clap::builder::TypedValueParser<Value = OutputFormat> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("json").help("JSON, for scripts"),
+        PossibleValue::new("yaml").help("YAML, for scripts"),
+        PossibleValue::new("text").alias("table").hide(true),
+    ])
+    .map(|s| match s.as_str() {
+        "json" => OutputFormat::Json,
+        "yaml" => OutputFormat::Yaml,
+        _ => OutputFormat::Table,
+    })
+}
+
+/// The values of a command that prints only data for scripts (`config view`): `yaml` or `json`.
+pub fn structured_formats() -> impl clap::builder::TypedValueParser<Value = OutputFormat> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("yaml").help("YAML"),
+        PossibleValue::new("json").help("JSON"),
+    ])
+    .map(|s| {
+        if s == "json" {
+            OutputFormat::Json
+        } else {
+            OutputFormat::Yaml
+        }
+    })
+}
+
 /// A kubectl-looking table.
 #[derive(Debug, Clone, Default)]
 pub struct Table {

@@ -11,7 +11,7 @@ use shared::prompt::Answer;
 use super::{Ctx, delete_session};
 use crate::admission::{self, Rejection};
 use crate::cli::{Mode, ResultFormat, SessionArgs};
-use crate::pod_spec::{self, DebugPodOptions, Resources};
+use crate::pod_spec::{self, DebugPodOptions};
 use crate::profile::Profile;
 use crate::session::{self, CONTAINER, Session};
 use crate::target::{self, Target};
@@ -42,19 +42,25 @@ pub async fn run(
             container: container.map(str::to_string),
             session: session::new_id(),
             timeout: args.timeout,
+            created_by: ctx.user.clone(),
+            reason: args.reason_text(),
         };
         let name = ephemeral::add(&ctx.client, &target, &opts, Answer::from_flag(yes)).await?;
-        writeln!(
-            out,
-            "ephemeral container {name} running in pod {} (ends after {}s via timeout; it can never be removed)",
-            target.name,
-            opts.ttl.as_secs()
-        )?;
-        writeln!(
-            out,
-            "  attach: kubectl attach -it {} -c {name} -n {}",
-            target.name, target.namespace
-        )?;
+        let started = ephemeral::EphemeralSession::new(&target, &opts, &name);
+        match output {
+            ResultFormat::Json => {
+                shared::output::print_structured(out, shared::output::OutputFormat::Json, &started)?
+            }
+            ResultFormat::Text => {
+                writeln!(
+                    out,
+                    "ephemeral container {name} running in pod {} (ends after {}s via timeout; it can never be removed)",
+                    target.name,
+                    opts.ttl.as_secs()
+                )?;
+                writeln!(out, "  attach: {}", started.attach)?;
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let session = create_pod_session(ctx, &target, args, profile).await?;
@@ -143,12 +149,8 @@ pub async fn create_pod_session(
         profile,
         share_netns: args.share_netns,
         created_by: ctx.user.clone(),
-        reason: args.reason.clone(),
-        resources: Resources {
-            cpu_limit: args.cpu_limit.clone(),
-            memory_limit: args.memory_limit.clone(),
-            ..Resources::default()
-        },
+        reason: args.reason_text(),
+        resources: args.resources(),
         now: k8s_openapi::jiff::Timestamp::now(),
     };
     let pod = pod_spec::build(target, node.as_ref(), &opts);

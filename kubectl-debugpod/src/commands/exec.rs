@@ -117,6 +117,7 @@ pub async fn run(
                 Ok(ExitCode::SUCCESS)
             }
             What::Command(cmd) => {
+                crate::flag_rules::check_exec_container(container, &acquired.session)?;
                 let cmd = if acquired.session.share_netns {
                     nsenter::in_target_netns(&acquired.target, container, cmd)
                 } else {

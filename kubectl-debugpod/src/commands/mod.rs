@@ -104,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             yes,
             output,
         } => {
+            crate::flag_rules::check_create(*mode, session, container.as_deref())?;
             let ctx = Ctx::new(&cli, false).await?;
             create::run(
                 &ctx,
@@ -136,6 +137,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             keep,
             output,
         } => {
+            if preset.is_some() {
+                crate::flag_rules::check_share_netns_kept("exec PRESET", session, Some(*keep))?;
+            }
             let ctx = Ctx::new(&cli, false).await?;
             let what = match preset {
                 Some(p) => exec::What::Preset(*p),
@@ -163,6 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session,
             keep,
         } => {
+            crate::flag_rules::check_share_netns_kept("capture", session, Some(*keep))?;
             let ctx = Ctx::new(&cli, false).await?;
             let opts = capture::CaptureOptions {
                 file: file.clone(),
@@ -181,6 +186,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_presets,
             session,
         } => {
+            crate::flag_rules::check_share_netns_kept("report", session, None)?;
             let ctx = Ctx::new(&cli, false).await?;
             report::run(
                 &ctx,
@@ -231,6 +237,7 @@ pub async fn acquire(
     let debug_pods = target::list_debug_pods(&ctx.client, Some(&ctx.namespace)).await?;
     let sessions: Vec<Session> = debug_pods.iter().filter_map(Session::from_pod).collect();
     if let Some(s) = sessions.iter().find(|s| s.id == arg || s.pod == arg) {
+        crate::flag_rules::check_named_session(args, s)?;
         if !s.is_running() {
             return Err(Error::invalid(
                 format!(
@@ -277,7 +284,13 @@ pub async fn acquire(
         .filter(|s| s.target_uid == target.uid && s.is_running() && !s.is_expired(now))
         .filter(|s| args.profile.is_none_or(|p| s.profile == Some(p)))
         .filter(|s| !need_netns || s.profile.is_some_and(Profile::can_enter_netns))
+        .filter(|s| !args.share_netns || s.share_netns)
         .collect();
+    // A session made without the settings given now would silently drop them.
+    let creation_flags = args.creation_flags();
+    if !creation_flags.is_empty() {
+        fitting.clear();
+    }
     fitting.sort_by(|a, b| b.expires_at.cmp(&a.expires_at));
     if let Some(s) = fitting.first() {
         eprintln!(
@@ -297,10 +310,18 @@ pub async fn acquire(
         args.ttl = auto_ttl;
     }
     let profile = args.profile.unwrap_or(default_profile);
-    eprintln!(
-        "no running session for pod {}: creating one (profile {profile})",
-        target.name
-    );
+    if creation_flags.is_empty() {
+        eprintln!(
+            "no running session for pod {}: creating one (profile {profile})",
+            target.name
+        );
+    } else {
+        eprintln!(
+            "creating a session for pod {} with {} (profile {profile})",
+            target.name,
+            creation_flags.join(", ")
+        );
+    }
     let session = create::create_pod_session(ctx, &target, &args, profile).await?;
     Ok(Acquired {
         target,

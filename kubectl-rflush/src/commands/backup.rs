@@ -13,7 +13,7 @@ use shared::cli::GlobalArgs;
 
 use crate::backup_format::{BackupWriter, Header, rdb_version_for};
 use crate::cli::BackupArgs;
-use crate::commands::{default_backup_path, print_summary, secs, select, thousands};
+use crate::commands::{default_backup_path, print_summary, secs, select_keys, thousands};
 use crate::connect::{Redis, RedisArgs, connect};
 use crate::engine::{self, Action, Plan, State};
 use crate::pacing::PaceConfig;
@@ -60,7 +60,11 @@ pub async fn run(
     out: &mut dyn Write,
 ) -> Result<ExitCode> {
     let loaded = global.load_config()?;
-    let selection = select(&loaded.config, &args.what)?;
+    let selection = select_keys(
+        &loaded.config,
+        args.what.as_deref(),
+        args.pattern.as_deref(),
+    )?;
     let redis = connect(global, redis_args, &loaded, false).await?;
     let path = args
         .file

@@ -9,7 +9,7 @@ use serde::Serialize;
 use shared::cli::GlobalArgs;
 
 use crate::cli::CountArgs;
-use crate::commands::{print_summary, secs, select, thousands};
+use crate::commands::{print_summary, secs, select_keys, thousands};
 use crate::connect::{RedisArgs, connect};
 use crate::engine::{self, Action, Plan, State};
 use crate::pacing::PaceConfig;
@@ -38,7 +38,11 @@ pub async fn run(
     out: &mut dyn Write,
 ) -> Result<ExitCode> {
     let loaded = global.load_config()?;
-    let selection = select(&loaded.config, &args.what)?;
+    let selection = select_keys(
+        &loaded.config,
+        args.what.as_deref(),
+        args.pattern.as_deref(),
+    )?;
     let redis = connect(global, redis_args, &loaded, false).await?;
     let sizes = engine::dbsizes(&redis).await?;
     let state = State::new(engine::fresh_cursors(&redis).await?);

@@ -19,8 +19,8 @@ use crate::backup_format::BackupWriter;
 use crate::checkpoint::{self, Checkpoint};
 use crate::cli::FlushArgs;
 use crate::commands::{
-    Selection, backup::create_writer, default_backup_path, print_summary, secs, select_pattern,
-    select_type, shell_quote, show_key, thousands,
+    Selection, backup::create_writer, default_backup_path, print_summary, secs, select_flush_type,
+    select_pattern, select_type, shell_quote, show_key, thousands,
 };
 use crate::connect::{Redis, RedisArgs, connect, explain, redact};
 use crate::engine::{self, Action, NodeCursor, Plan, State};
@@ -113,6 +113,7 @@ fn selection(
     resume: Option<&Checkpoint>,
 ) -> Result<Selection> {
     if let Some(cp) = resume {
+        check_resume_args(args, cp)?;
         return Ok(match &cp.cache_type {
             Some(t) => select_type(config, t).unwrap_or(Selection {
                 pattern: cp.pattern.clone(),
@@ -125,7 +126,7 @@ fn selection(
         });
     }
     Ok(match (&args.cache_type, &args.pattern) {
-        (Some(t), _) => select_type(config, t)?,
+        (Some(t), _) => select_flush_type(config, t)?,
         (None, Some(p)) => select_pattern(p)?,
         (None, None) => {
             return Err(Error::Usage {
@@ -135,6 +136,52 @@ fn selection(
             .into());
         }
     })
+}
+
+/// `--resume` continues the flush its checkpoint describes, so the selection and backup flags
+/// (which the printed resume command repeats) must agree with it rather than be ignored.
+fn check_resume_args(args: &FlushArgs, cp: &Checkpoint) -> Result<(), Error> {
+    let checkpoint = args
+        .resume
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let differs = |flag: String, saved: String| Error::Usage {
+        message: format!("{flag} differs from what checkpoint {checkpoint} continues ({saved})"),
+        hint: Some(format!(
+            "drop {flag}: `--resume {checkpoint}` continues that flush as it was started"
+        )),
+    };
+    let saved_selection = match &cp.cache_type {
+        Some(t) => format!("cache type {t}, pattern {:?}", cp.pattern),
+        None => format!("pattern {:?}", cp.pattern),
+    };
+    if let Some(t) = &args.cache_type
+        && cp.cache_type.as_deref() != Some(t.as_str())
+    {
+        return Err(differs(format!("TYPE {t}"), saved_selection));
+    }
+    if let Some(p) = &args.pattern
+        && (cp.cache_type.is_some() || *p != cp.pattern)
+    {
+        return Err(differs(format!("-p {p:?}"), saved_selection));
+    }
+    let saved_backup = match &cp.backup_file {
+        Some(f) => format!("backup {}", f.display()),
+        None => "no backup".into(),
+    };
+    if let Some(f) = &args.backup_file
+        && cp.backup_file.as_ref() != Some(f)
+    {
+        return Err(differs(
+            format!("--backup-file {}", f.display()),
+            saved_backup,
+        ));
+    }
+    if args.no_backup && cp.backup_file.is_some() {
+        return Err(differs("--no-backup".into(), saved_backup));
+    }
+    Ok(())
 }
 
 /// The command that continues this flush: the same arguments plus `--resume FILE`, with any
@@ -392,7 +439,10 @@ pub async fn run(
     let spreading = args.spread.is_some() || saved_spread.is_some();
     let backup_wanted = match &resume {
         Some(cp) => cp.backup_file.is_some(),
-        None => !args.no_backup && sel.cache_type.as_ref().is_none_or(|t| t.backup),
+        None => {
+            !args.no_backup
+                && (args.backup_file.is_some() || sel.cache_type.as_ref().is_none_or(|t| t.backup))
+        }
     };
     let redis = connect(global, redis_args, &loaded, !args.dry_run).await?;
     if spreading {

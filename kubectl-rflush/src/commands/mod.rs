@@ -88,7 +88,7 @@ fn unknown_type(config: &Config, name: &str) -> Error {
         namespace: None,
         suggestions: shared::suggest::close_matches(name, names.iter().copied()),
         list_hint: Some(format!(
-            "known cache types: {}; or give a pattern such as 'user:*'",
+            "known cache types: {}; or select keys by pattern with -p 'user:*'",
             names.join(", ")
         )),
     }
@@ -106,6 +106,36 @@ pub fn select(config: &Config, what: &str) -> Result<Selection, Error> {
         return select_pattern(what);
     }
     Err(unknown_type(config, what))
+}
+
+/// The keys a command works on, in the grammar every key-selecting command shares: a cache
+/// `TYPE`, or `-p PATTERN` (clap makes them exclusive and one of them required). A glob given
+/// as `TYPE` is taken as a pattern, as `count` and `backup` always did.
+pub fn select_keys(
+    config: &Config,
+    what: Option<&str>,
+    pattern: Option<&str>,
+) -> Result<Selection, Error> {
+    match (what, pattern) {
+        (_, Some(p)) => select_pattern(p),
+        (Some(w), None) => select(config, w),
+        (None, None) => Err(Error::Usage {
+            message: "name a cache type or give -p PATTERN".into(),
+            hint: Some("see `kubectl rflush list` for the cache types".into()),
+        }),
+    }
+}
+
+/// `flush TYPE`: a cache type by name only. A pattern there is refused, not guessed, so a
+/// typo cannot widen what is deleted; patterns take `-p`.
+pub fn select_flush_type(config: &Config, name: &str) -> Result<Selection, Error> {
+    if config.cache_type(name).is_none() && name.contains(['*', '?', '[', ':']) {
+        return Err(Error::Usage {
+            message: format!("{name:?} is not a cache type; `flush` takes a pattern only with -p"),
+            hint: Some(format!("kubectl rflush flush -p {}", shell_quote(name))),
+        });
+    }
+    select_type(config, name)
 }
 
 /// A cache type by name only.

@@ -10,7 +10,7 @@ use shared::cli::GlobalArgs;
 use shared::output::{OutputFormat, Table, print_structured, write_str};
 
 use crate::cli::StatsArgs;
-use crate::commands::{select_type, thousands};
+use crate::commands::{Selection, select, select_pattern, thousands};
 use crate::connect::{RedisArgs, connect, explain};
 use crate::info::{Info, human_bytes};
 use crate::scan::{self, Key};
@@ -61,6 +61,18 @@ pub struct Stats {
     pub cache_types: Vec<TypeStats>,
 }
 
+/// A row of the report: the cache type, or for a pattern a row named `-`.
+fn pattern_row(selection: Selection) -> shared::config::CacheType {
+    selection
+        .cache_type
+        .unwrap_or_else(|| shared::config::CacheType {
+            name: "-".into(),
+            pattern: selection.pattern,
+            backup: false,
+            description: String::new(),
+        })
+}
+
 /// Runs `stats`.
 pub async fn run(
     global: &GlobalArgs,
@@ -69,13 +81,16 @@ pub async fn run(
     out: &mut dyn Write,
 ) -> Result<ExitCode> {
     let loaded = global.load_config()?;
-    let types: Vec<_> = if args.types.is_empty() {
+    let types: Vec<_> = if args.types.is_empty() && args.pattern.is_empty() {
         loaded.config.cache_types.clone()
     } else {
-        args.types
+        let selections = args
+            .types
             .iter()
-            .map(|t| select_type(&loaded.config, t).map(|s| s.cache_type.expect("a type")))
-            .collect::<Result<_, _>>()?
+            .map(|t| select(&loaded.config, t))
+            .chain(args.pattern.iter().map(|p| select_pattern(p)))
+            .collect::<Result<Vec<_>, _>>()?;
+        selections.into_iter().map(pattern_row).collect()
     };
     let redis = connect(global, redis_args, &loaded, false).await?;
     let mut infos: Vec<Info> = Vec::new();

@@ -1045,3 +1045,84 @@ async fn debugpod_a_finished_target_a_vanished_node_and_a_timeout_leave_nothing_
     refused_leaving_nothing(&f, &out, "timed out after 5s waiting for debug pod").await?;
     Ok(())
 }
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn debugpod_session_flags_are_applied_or_refused_never_dropped() -> Result<()> {
+    let f = Fixture::own("flags").await?;
+    let target_ip = ip_of(&f.pods().get("target").await?);
+    // --reason is an annotation on the debug pod (and in the session's JSON).
+    let out = f.run(&[
+        "create",
+        "target",
+        "--profile",
+        "netadmin",
+        "--ttl",
+        "5m",
+        "--reason",
+        &f.tag,
+        "-o",
+        "json",
+    ])?;
+    let session: Value = serde_json::from_str(&ok(&out)?)?;
+    let id = session["id"].as_str().context("session id")?.to_string();
+    let pod = f
+        .pods()
+        .get(session["pod"].as_str().context("pod")?)
+        .await?;
+    assert_eq!(
+        pod.annotations().get(REASON),
+        Some(&f.tag),
+        "{:?}",
+        pod.annotations()
+    );
+    assert_eq!(session["purpose"], f.tag.as_str(), "{session}");
+    // A session named by id is used as it is: settings for a new one are refused, not dropped.
+    for (extra, named) in [
+        (vec!["--image", "busybox"], "--image"),
+        (vec!["--profile", "sysadmin"], "--profile sysadmin"),
+        (vec!["--share-netns"], "--share-netns"),
+        (vec!["--reason", "other"], "--reason"),
+        (vec!["-c", "app"], "-c app"),
+    ] {
+        let args: Vec<&str> = ["exec", id.as_str()]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .chain(["--", "true"])
+            .collect();
+        let out = f.run(&args)?;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(named) && err.contains(&id), "{args:?}: {err}");
+    }
+    // `--share-netns` with the target's name does not reuse the netadmin session made without
+    // it: a session that shares the target's network namespace runs the command there.
+    let out = f.run(&[
+        "exec",
+        "target",
+        "--share-netns",
+        "--",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+    ])?;
+    let addrs = ok(&out)?;
+    assert!(
+        addrs.contains(&format!("inet {target_ip}/")),
+        "not in the target's netns ({target_ip}): {addrs}\n{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("creating one"), "{}", stderr(&out));
+    // Only the first session is left in the test's namespace (the one made for the command,
+    // untagged, was deleted).
+    let left: Vec<String> = f
+        .pods()
+        .list(&ListParams::default().labels(MANAGED))
+        .await?
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    assert_eq!(left, [pod.name_any()]);
+    Ok(())
+}
