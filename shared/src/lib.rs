@@ -12,6 +12,11 @@
 //! - [`portforward`]: reaching a pod's port through the Kubernetes API,
 //! - [`rbac`]: printing the minimal Roles each command needs.
 
+// Linux and macOS only (std::os::unix, SIGWINCH): one clear message instead of errors deep
+// inside the plugins. The release platforms are listed in xtask/src/dist.rs.
+#[cfg(not(unix))]
+compile_error!("kubectl-ops builds for Linux and macOS only; Windows is not supported");
+
 pub mod cli;
 pub mod cluster;
 pub mod color;
