@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
 use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::runtime::wait::await_condition;
 use kube::{Client, ResourceExt as _};
 use serde_json::{Value, json};
 
@@ -41,8 +40,8 @@ pub struct TestNamespace {
 }
 
 impl TestNamespace {
-    /// Creates the namespace as the admin and waits until its `default` ServiceAccount has a
-    /// token (until then, creating a pod there fails with "No API token found").
+    /// Creates the namespace as the admin and waits until the API server admits pods there
+    /// (see [`wait_until_pods_admitted`]).
     pub async fn create(sandbox: &Sandbox, admin: &Client, prefix: &str) -> Result<Self> {
         let name = format!("{prefix}-{}", unique());
         let namespace: Namespace = serde_json::from_value(json!({
@@ -56,21 +55,7 @@ impl TestNamespace {
             sandbox: sandbox.clone(),
             name,
         };
-        let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &guard.name);
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            await_condition(accounts, "default", |sa: Option<&ServiceAccount>| {
-                sa.and_then(|sa| sa.secrets.as_ref())
-                    .is_some_and(|secrets| !secrets.is_empty())
-            }),
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "namespace {}: the default ServiceAccount got no token within 60s",
-                guard.name
-            )
-        })??;
+        wait_until_pods_admitted(admin, &guard.name).await?;
         Ok(guard)
     }
 
@@ -78,6 +63,48 @@ impl TestNamespace {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// Waits until the API server admits a pod in `namespace`, asking admission itself with a
+/// server-side dry run (nothing is created). Right after a namespace is created a pod is
+/// refused until the namespace's `default` ServiceAccount exists, and on clusters that mount
+/// Secret-based tokens (the 1.20 sandbox) also until the token controller has given that
+/// account a token Secret ("No API token found"). Kubernetes >= 1.24 never creates that
+/// Secret (pods get a projected TokenRequest token), so waiting for it would time out there;
+/// the dry run is the right condition on every version.
+pub async fn wait_until_pods_admitted(admin: &Client, namespace: &str) -> Result<()> {
+    let probe: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "kubectl-ops-admission-probe"},
+        // Meets the "restricted" Pod Security Standard, which a cluster may enforce everywhere.
+        "spec": {
+            "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "probe",
+                "image": "kubectl-ops.invalid/admission-probe",
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }],
+        },
+    }))?;
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), namespace);
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    eventually(
+        &format!("namespace {namespace} to admit pods"),
+        Duration::from_secs(60),
+        || {
+            let (pods, probe, dry_run) = (pods.clone(), probe.clone(), dry_run.clone());
+            async move {
+                pods.create(&dry_run, &probe).await?;
+                Ok(Some(()))
+            }
+        },
+    )
+    .await
 }
 
 impl Drop for TestNamespace {

@@ -6,6 +6,7 @@ mod certs_e2e;
 mod cli;
 mod debugpod_cli;
 mod debugpod_e2e;
+mod fixtures_e2e;
 mod flag_rules;
 mod krew;
 mod rflush;
