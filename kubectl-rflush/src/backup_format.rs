@@ -216,14 +216,17 @@ impl BackupWriter {
             reader.digest.clone(),
         );
         drop(reader);
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .write(true)
             .open(path)
             .with_context(|| format!("open {}", path.display()))?;
+        // Mark the file unfinished on disk before cutting its trailer off: a crash in between
+        // leaves an interrupted run's file, not a finished one that reads as truncated.
+        file.seek(SeekFrom::Start(count_offset))?;
+        file.write_all(&COUNT_UNKNOWN.to_le_bytes())?;
+        file.sync_data().context("fsync backup file")?;
         file.set_len(end)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.seek(SeekFrom::Start(count_offset))?;
-        out.write_all(&COUNT_UNKNOWN.to_le_bytes())?;
         out.seek(SeekFrom::Start(end))?;
         Ok((
             BackupWriter {
@@ -249,6 +252,13 @@ impl BackupWriter {
 
     /// Buffers one record.
     pub fn write(&mut self, record: &Record) -> Result<()> {
+        if record.kind.len() > usize::from(u8::MAX) {
+            bail!(
+                "the type name of key {:?} is {} bytes, longer than a backup record holds (255)",
+                String::from_utf8_lossy(&record.key),
+                record.kind.len()
+            );
+        }
         let body = record.encode();
         let mut frame = Vec::with_capacity(body.len() + 9);
         frame.push(b'K');
@@ -324,20 +334,22 @@ impl BackupReader {
             bail!("wrong magic (not a kubectl-rflush backup)");
         }
         let mut version = [0u8; 1];
-        input.read_exact(&mut version)?;
+        input
+            .read_exact(&mut version)
+            .context("header is truncated")?;
         if version[0] != FORMAT_VERSION {
             bail!(
                 "format version {} is not supported (this kubectl-rflush reads version {FORMAT_VERSION})",
                 version[0]
             );
         }
-        let len = read_u32(&mut input)?;
+        let len = read_u32(&mut input).context("header is truncated")?;
         if len > MAX_FRAME {
             bail!("header length {len} is implausible");
         }
         let mut json = vec![0u8; len as usize];
         input.read_exact(&mut json).context("header is truncated")?;
-        if read_u32(&mut input)? != crc32fast::hash(&json) {
+        if read_u32(&mut input).context("header is truncated")? != crc32fast::hash(&json) {
             bail!("header checksum mismatch");
         }
         let header: Header = serde_json::from_slice(&json).context("header is not valid JSON")?;
@@ -366,15 +378,15 @@ impl BackupReader {
 
     /// The next record; `Ok(None)` at the end (see [`BackupReader::completeness`]). A torn
     /// record at the very end of an interrupted file ends the file; corruption elsewhere is
-    /// an error.
+    /// an error, and so is the end of a finished file (its header holds the count) before
+    /// its trailer: that file was cut short, or a corrupt length ran past its end.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
         if self.completeness.is_some() {
             return Ok(None);
         }
         let mut tag = [0u8; 1];
         if self.input.read(&mut tag)? == 0 {
-            self.completeness = Some(Completeness::Interrupted);
-            return Ok(None);
+            return self.end_without_trailer();
         }
         let frame = (|| -> std::io::Result<(u32, Vec<u8>, u32)> {
             let len = read_u32(&mut self.input)?;
@@ -393,8 +405,7 @@ impl BackupReader {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 // A torn last record: the writer was interrupted mid-write (never fsynced).
-                self.completeness = Some(Completeness::Interrupted);
-                return Ok(None);
+                return self.end_without_trailer();
             }
             Err(e) => return Err(e).context(format!("record {} is corrupt", self.count + 1)),
         };
@@ -442,6 +453,19 @@ impl BackupReader {
             }
             other => bail!("unknown frame tag {other:#04x} after record {}", self.count),
         }
+    }
+
+    /// The file ends before a trailer: an interrupted run's file (the header's count was
+    /// never written) ends here; a finished one was truncated.
+    fn end_without_trailer(&mut self) -> Result<Option<Record>> {
+        if let Some(expected) = self.header_count {
+            bail!(
+                "the file is truncated (or a record length in it is corrupt): its header says {expected} keys, but it ends after {} complete records, without its end marker",
+                self.count
+            );
+        }
+        self.completeness = Some(Completeness::Interrupted);
+        Ok(None)
     }
 }
 

@@ -1,5 +1,9 @@
 //! Redis glob patterns (the `MATCH` syntax of SCAN), matched exactly like the server's
-//! `stringmatchlen`: `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes, on bytes.
+//! `stringmatchlen`: `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes, on bytes. Range ends compare
+//! as C `char`, signed on x86_64 (where Redis runs on these machines): `[a-\xff]` is the range
+//! -1..=97, so it holds `\xff` but not `b`. (A Redis built where `char` is unsigned, e.g. on
+//! arm64, compares them unsigned; only ranges with an end at or above 0x80 differ.)
+//! `tests/glob_props.rs` checks this module against a reference matcher and a real server.
 //!
 //! The plugin lets the server filter with `SCAN MATCH`; this matcher classifies keys
 //! client-side when one pass serves several patterns (`stats`) and decides whether a
@@ -64,11 +68,12 @@ fn match_impl(pattern: &[u8], string: &[u8], skip_longer: &mut bool, nesting: u3
                         p -= 1;
                         break;
                     } else if pattern.len() - p >= 3 && pattern[p + 1] == b'-' {
-                        let (mut start, mut end) = (pattern[p], pattern[p + 2]);
+                        // As the server's `char`s: signed (see the module doc).
+                        let (mut start, mut end) = (pattern[p] as i8, pattern[p + 2] as i8);
                         if start > end {
                             std::mem::swap(&mut start, &mut end);
                         }
-                        if c >= start && c <= end {
+                        if (start..=end).contains(&(c as i8)) {
                             matched = true;
                         }
                         p += 2;
@@ -118,29 +123,48 @@ pub fn matches_everything(pattern: &str) -> bool {
     !pattern.is_empty() && pattern.bytes().all(|b| b == b'*')
 }
 
-/// Checks a user-supplied pattern: not empty, no unterminated `[` class.
+/// Checks a user-supplied pattern: not empty, no unterminated `[` class. Classes are read as
+/// the server reads them: `\x` is the byte `x`, and `a-b` is a range whenever two bytes follow
+/// the `a`, so in `[a-]` the `-]` is a range end and the class stays open.
 pub fn validate(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
         return Err("the pattern is empty".into());
     }
     let bytes = pattern.as_bytes();
     let mut i = 0;
-    let mut open = false;
     while i < bytes.len() {
         match bytes[i] {
-            b'\\' => i += 1,
-            b'[' if !open => open = true,
-            b']' if open => open = false,
-            _ => {}
+            b'\\' => i += 2,
+            b'[' => {
+                i += 1;
+                if bytes.get(i) == Some(&b'^') {
+                    i += 1;
+                }
+                loop {
+                    match bytes.get(i) {
+                        None => return Err(unterminated(pattern)),
+                        Some(b'\\') if i + 1 < bytes.len() => i += 2,
+                        Some(b']') => break,
+                        Some(_) if i + 2 < bytes.len() && bytes[i + 1] == b'-' => i += 3,
+                        Some(_) => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            _ => i += 1,
         }
-        i += 1;
-    }
-    if open {
-        return Err(format!(
-            "the pattern {pattern:?} has an unterminated [ class"
-        ));
     }
     Ok(())
+}
+
+fn unterminated(pattern: &str) -> String {
+    let mut message = format!("the pattern {pattern:?} has an unterminated [ class");
+    if pattern.contains("-]") {
+        message.push_str(
+            " (a '-' before ']' starts a range that takes the ']'; put the '-' first: [-a])",
+        );
+    }
+    message
 }
 
 #[cfg(test)]
@@ -205,5 +229,8 @@ mod tests {
         assert!(validate("a[bc").is_err());
         assert!(validate(r"a\[bc").is_ok());
         assert!(validate("a[bc]*").is_ok());
+        assert!(validate("[a-]").unwrap_err().contains("put the '-' first"));
+        assert!(validate("[-a]").is_ok());
+        assert!(validate(r"[\]]").is_ok());
     }
 }
