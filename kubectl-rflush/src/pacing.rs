@@ -4,8 +4,14 @@
 //! the flush's commands exactly like an application's GET would. After each batch the pacer
 //! looks at the probe's recent round trips: above the latency budget it backs off (doubles a
 //! pause between batches), below it the pause decays away. `--rate` adds a hard keys/s cap.
+//!
+//! Pausing only helps when the flush is what slows Redis down. The probe also measures while
+//! the flush is not sending (before the first batch and during its pauses): when the round
+//! trips there are as slow as while it works (a busy machine, another client's load), the
+//! threshold rises to 1.5× that ambient latency instead of pausing for nothing.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,15 +29,24 @@ pub struct PaceConfig {
 const PROBE_EVERY: Duration = Duration::from_millis(5);
 const MAX_PAUSE: Duration = Duration::from_millis(50);
 
-/// Round trips measured by the probe, newest last.
+/// Round trips measured by the probe, newest last: while the flush works, and while it does
+/// not (ambient).
 #[derive(Default)]
 struct Window {
     samples: VecDeque<(Instant, Duration)>,
+    ambient: VecDeque<Duration>,
 }
+
+/// Ambient samples kept (the newest).
+const AMBIENT_SAMPLES: usize = 40;
+/// Ambient samples needed before they count.
+const AMBIENT_MIN: usize = 5;
 
 /// A running latency probe; stops when dropped.
 pub struct Probe {
     window: Arc<Mutex<Window>>,
+    /// True while the flush is not sending (before its first batch, during its pauses).
+    idle: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
     _guard: Option<shared::portforward::Forwarded>,
 }
@@ -49,13 +64,15 @@ impl Probe {
         guard: Option<shared::portforward::Forwarded>,
     ) -> Self {
         let window = Arc::new(Mutex::new(Window::default()));
-        let w = window.clone();
+        let idle = Arc::new(AtomicBool::new(true));
+        let (w, quiet) = (window.clone(), idle.clone());
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(PROBE_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 let start = Instant::now();
+                let ambient = quiet.load(Ordering::Relaxed);
                 if redis::cmd("PING")
                     .query_async::<()>(&mut conn)
                     .await
@@ -63,15 +80,23 @@ impl Probe {
                 {
                     return;
                 }
+                let rtt = start.elapsed();
                 let mut w = w.lock().expect("probe window");
-                w.samples.push_back((Instant::now(), start.elapsed()));
+                w.samples.push_back((Instant::now(), rtt));
                 while w.samples.len() > 400 {
                     w.samples.pop_front();
+                }
+                if ambient && quiet.load(Ordering::Relaxed) {
+                    w.ambient.push_back(rtt);
+                    while w.ambient.len() > AMBIENT_SAMPLES {
+                        w.ambient.pop_front();
+                    }
                 }
             }
         });
         Probe {
             window,
+            idle,
             task,
             _guard: guard,
         }
@@ -87,6 +112,23 @@ impl Probe {
         }
         v.sort();
         Some(v[(v.len() * 9 / 10).min(v.len() - 1)])
+    }
+
+    /// The 90th percentile of the round trips measured while the flush was not sending, once
+    /// there are enough of them.
+    fn ambient_p90(&self) -> Option<Duration> {
+        let w = self.window.lock().expect("probe window");
+        if w.ambient.len() < AMBIENT_MIN {
+            return None;
+        }
+        let mut v: Vec<Duration> = w.ambient.iter().copied().collect();
+        v.sort();
+        Some(v[(v.len() * 9 / 10).min(v.len() - 1)])
+    }
+
+    /// Tells the probe whether the flush is sending (its samples then count as ambient or not).
+    fn set_idle(&self, idle: bool) {
+        self.idle.store(idle, Ordering::Relaxed);
     }
 
     /// Median of the samples so far (the idle baseline when called before the flush).
@@ -119,6 +161,9 @@ impl Pacer {
             .max_latency
             .unwrap_or(Duration::MAX)
             .max(baseline * 4);
+        if let Some(p) = &probe {
+            p.set_idle(false);
+        }
         let now = Instant::now();
         Pacer {
             config,
@@ -134,6 +179,12 @@ impl Pacer {
     /// The latency budget in force.
     pub fn budget(&self) -> Duration {
         self.budget
+    }
+
+    /// The threshold above which pausing is worth it: the budget, or 1.5× the ambient latency
+    /// when that is higher (pausing cannot bring latency below what others cause).
+    pub fn threshold(budget: Duration, ambient: Option<Duration>) -> Duration {
+        ambient.map_or(budget, |a| budget.max(a.mul_f64(1.5)))
     }
 
     /// The next pause, given the worst probe round trip since the last batch.
@@ -159,7 +210,8 @@ impl Pacer {
             && let Some(probe) = &self.probe
         {
             let worst = probe.recent_p90();
-            self.pause = Self::next_pause(self.pause, worst, self.budget);
+            let threshold = Self::threshold(self.budget, probe.ambient_p90());
+            self.pause = Self::next_pause(self.pause, worst, threshold);
             sleep = self.pause;
         }
         if let Some(rate) = self.config.rate.filter(|r| *r > 0) {
@@ -168,7 +220,13 @@ impl Pacer {
         }
         if !sleep.is_zero() {
             self.paused += sleep;
+            if let Some(p) = &self.probe {
+                p.set_idle(true);
+            }
             tokio::time::sleep(sleep).await;
+            if let Some(p) = &self.probe {
+                p.set_idle(false);
+            }
         }
     }
 }
@@ -196,6 +254,27 @@ mod tests {
         assert_eq!(
             Pacer::next_pause(Duration::ZERO, None, budget),
             Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn ambient_latency_raises_the_threshold_only_above_the_budget() {
+        let budget = Duration::from_millis(2);
+        assert_eq!(Pacer::threshold(budget, None), budget);
+        assert_eq!(
+            Pacer::threshold(budget, Some(Duration::from_micros(200))),
+            budget
+        );
+        // A machine where PING takes 4 ms with the flush idle: pausing for a 5 ms p90 would
+        // not help anyone; 7 ms would (the flush adds to what is there anyway).
+        let t = Pacer::threshold(budget, Some(Duration::from_millis(4)));
+        assert_eq!(t, Duration::from_millis(6));
+        assert_eq!(
+            Pacer::next_pause(Duration::ZERO, Some(Duration::from_millis(5)), t),
+            Duration::ZERO
+        );
+        assert!(
+            Pacer::next_pause(Duration::ZERO, Some(Duration::from_millis(7)), t) > Duration::ZERO
         );
     }
 

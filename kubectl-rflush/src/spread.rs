@@ -1,6 +1,7 @@
 //! Spread flush (`flush --spread 10m`): instead of deleting the matching keys, give each a
 //! random expiry uniformly in (now, window end], so the cache misses arrive gradually and the
-//! backend refills the cache at a bounded rate. An expiry is only ever shortened: a key that
+//! backend refills the cache at a bounded rate (none sooner than 1 % of the window, at most 1 s,
+//! so that no key is deleted at once). An expiry is only ever shortened: a key that
 //! already expires sooner keeps its TTL.
 //!
 //! How a node shortens an expiry depends on the server:
@@ -249,6 +250,7 @@ impl Spread {
         Ok(NodeSpread {
             method,
             deadline_ms: self.deadline_ms,
+            lead_ms: (self.window.as_millis() as i64 / 100).clamp(1, 1000),
             clock_ms: now,
             clock_at: Instant::now(),
             rng: fastrand::Rng::with_seed(self.seed.wrapping_add(index as u64)),
@@ -268,6 +270,10 @@ fn forced_method() -> Option<Method> {
 pub struct NodeSpread {
     method: Method,
     deadline_ms: i64,
+    /// No pick is sooner than this after "now": 1 % of the window, at most 1 s. The batch
+    /// reaches the server a little after its picks were drawn, and a `PEXPIREAT` in the past
+    /// deletes the key at once, which a spread flush must never do.
+    lead_ms: i64,
     clock_ms: i64,
     clock_at: Instant,
     rng: fastrand::Rng,
@@ -279,10 +285,14 @@ impl NodeSpread {
         self.clock_ms + self.clock_at.elapsed().as_millis() as i64
     }
 
-    /// A random expiry uniformly in (now, deadline] (now + 1 ms once the window is over).
+    /// A random expiry uniformly in [now + lead, deadline] (now + lead once the window is
+    /// over).
     pub fn pick(&mut self, now_ms: i64) -> i64 {
-        let room = (self.deadline_ms - now_ms).max(1);
-        now_ms + self.rng.i64(1..=room)
+        let earliest = now_ms + self.lead_ms;
+        if earliest >= self.deadline_ms {
+            return earliest;
+        }
+        self.rng.i64(earliest..=self.deadline_ms)
     }
 
     /// Gives `keys` their random expiries (only shortening), on a cluster node grouped by
@@ -383,21 +393,24 @@ mod tests {
         let mut node = NodeSpread {
             method: Method::Lt,
             deadline_ms: 10_000,
+            lead_ms: 100,
             clock_ms: 0,
             clock_at: Instant::now(),
             rng: fastrand::Rng::with_seed(7),
         };
         let mut buckets = [0u32; 10];
         for _ in 0..100_000 {
-            let at = node.pick(0);
-            assert!((1..=10_000).contains(&at), "{at}");
-            buckets[((at - 1) / 1000) as usize] += 1;
+            let at = node.pick(-100);
+            assert!((0..=10_000).contains(&at), "{at}");
+            buckets[(at / 1000).min(9) as usize] += 1;
         }
         assert!(
             buckets.iter().all(|b| (9_000..11_000).contains(b)),
             "{buckets:?}"
         );
-        // Past the window end, keys expire at once rather than after it.
-        assert_eq!(node.pick(20_000), 20_001);
+        // Never sooner than the lead, even at the window's very end or past it.
+        assert!((9_950..=10_000).contains(&node.pick(9_900)));
+        assert_eq!(node.pick(9_950), 10_050);
+        assert_eq!(node.pick(20_000), 20_100);
     }
 }
