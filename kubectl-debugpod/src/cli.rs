@@ -143,7 +143,7 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// Start a debug session next to TARGET (a separate pod on its node, or --mode ephemeral).
+    /// Start a debug session next to TARGET (a separate pod on its node, or --mode ephemeral), or of a copy of TARGET (--copy).
     ///
     /// Profiles: restricted (non-root, drop ALL), baseline (runtime defaults), general (+SYS_PTRACE),
     /// netadmin (hostPID + NET_ADMIN/NET_RAW/SYS_PTRACE/SYS_ADMIN: enters the target's network
@@ -159,7 +159,7 @@ pub enum Command {
         /// Separate pod (default) or ephemeral container.
         #[arg(long, value_enum, default_value_t = Mode::Pod)]
         mode: Mode,
-        /// Target container (for ephemeral mode's process namespace and the PID search).
+        /// Target container (for ephemeral mode's process namespace and the PID search; with --copy, the container whose command is replaced [default: the crashing one]).
         #[arg(short = 'c', long)]
         container: Option<String>,
         /// Do not ask before adding an ephemeral container (it can never be removed).
@@ -168,11 +168,57 @@ pub enum Command {
         /// Print the session as JSON instead of a summary.
         #[arg(short = 'o', long, value_enum, default_value_t = ResultFormat::Text)]
         output: ResultFormat,
+        /// Debug a copy of TARGET (any phase, e.g. CrashLoopBackOff): same spec and node, one container's command replaced (by `-- CMD`, default: sleep until --ttl), no probes, no Service traffic, no owner.
+        #[arg(long)]
+        copy: bool,
+        /// With --copy: let the scheduler place the copy instead of pinning it to the target's node.
+        #[arg(long, requires = "copy")]
+        any_node: bool,
+        /// With --copy: run CONTAINER with IMAGE (repeatable; `*=IMAGE` for every container).
+        #[arg(long, requires = "copy", value_name = "CONTAINER=IMAGE", value_parser = crate::copy::parse_set_image)]
+        set_image: Vec<crate::copy::ImageOverride>,
+        /// With --copy: the command that replaces the container's, after `--` (e.g. `-- sh`).
+        #[arg(last = true, requires = "copy", value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// A shell on a node, like node-shell or `kubectl debug node/NODE`: a privileged pod (sysadmin: hostPID, hostNetwork, the node's / at /host) pinned to NODE, tolerating every taint, with the same TTL, labels and cleanup as every session.
+    ///
+    /// `shell`, `exec -- CMD` and the `network`/`system` presets then run in the host's namespaces
+    /// (`nsenter -t 1 -m -u -i -n`); `shell NODE` and `exec NODE ...` also find (or make) it by
+    /// the node's name. A namespace whose admission refuses the pod is explained with one that
+    /// accepts it.
+    Node {
+        /// The node.
+        node: String,
+        /// Debug image [default: debug_image from the config].
+        #[arg(long)]
+        image: Option<String>,
+        /// Lifetime; Kubernetes kills the pod after it (activeDeadlineSeconds) [default: debug_ttl from the config].
+        #[arg(long, value_parser = parse_duration)]
+        ttl: Option<Duration>,
+        /// Why, e.g. a ticket (an annotation on the pod).
+        #[arg(long)]
+        reason: Option<String>,
+        /// How long to wait for the pod to run.
+        #[arg(long, value_parser = parse_duration, default_value = "2m")]
+        timeout: Duration,
+        /// CPU limit of the pod's container [default: 500m].
+        #[arg(long)]
+        cpu_limit: Option<String>,
+        /// Memory limit of the pod's container [default: 256Mi].
+        #[arg(long)]
+        memory_limit: Option<String>,
+        /// Shells and commands run in the debug image (the node's files at /host) instead of entering the host's namespaces (for hosts without a shell).
+        #[arg(long)]
+        no_enter: bool,
+        /// Print the session as JSON instead of a summary.
+        #[arg(short = 'o', long, value_enum, default_value_t = ResultFormat::Text)]
+        output: ResultFormat,
     },
     /// Open an interactive shell in a session (creates one if TARGET has none).
     #[command(visible_alias = "interactive")]
     Shell {
-        /// Target pod or session id/pod.
+        /// Target pod, session id/pod (also of a copy or node session), or a node's name (`node/NAME`).
         #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::target_candidates))]
         target: String,
         /// Session settings (when one is created).
@@ -191,10 +237,11 @@ pub enum Command {
     /// Run a preset (network, system) or `-- CMD...` against TARGET.
     ///
     /// Presets run inside the target's network namespace (and PID view) when the session's
-    /// profile allows (netadmin, sysadmin). Without a session, a netadmin one is created for the
-    /// command and deleted afterwards (--keep keeps it).
+    /// profile allows (netadmin, sysadmin); in a copy session inside the copy; on a node (its
+    /// name, or a node session) in the host's namespaces. Without a session, one is created for
+    /// the command and deleted afterwards (--keep keeps it).
     Exec {
-        /// Target pod or session id/pod.
+        /// Target pod, session id/pod (also of a copy or node session), or a node's name (`node/NAME`).
         #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::target_candidates))]
         target: String,
         /// A preset: `network` or `system`.
@@ -278,13 +325,16 @@ pub enum Command {
         /// Show what would be deleted.
         #[arg(long)]
         dry_run: bool,
+        /// Delete without asking (needed when stdin is not a terminal).
+        #[arg(short = 'y', long)]
+        yes: bool,
         /// All namespaces.
         #[command(flatten)]
         all_namespaces: AllNamespacesArg,
     },
-    /// Print the minimal RBAC Role for the given commands (default: all).
+    /// Print the minimal RBAC Role for the given commands (default: all but the opt-in modes ephemeral and node).
     Rbac {
-        /// Commands (list, create, shell, exec, capture, report, cleanup, ephemeral).
+        /// Commands (list, create, copy, shell, exec, capture, report, cleanup; opt-in: ephemeral, node — node adds a ClusterRole).
         commands: Vec<String>,
     },
     /// Show the effective configuration.

@@ -12,8 +12,10 @@
 pub mod admission;
 pub mod cli;
 pub mod commands;
+pub mod copy;
 pub mod ephemeral;
 pub mod flag_rules;
+pub mod node;
 pub mod nsenter;
 pub mod pcap;
 pub mod pod_spec;

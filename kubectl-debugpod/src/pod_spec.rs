@@ -14,7 +14,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::ObjectMeta;
 
 use crate::profile::Profile;
-use crate::session::{self, CONTAINER};
+use crate::session::{self, CONTAINER, SessionKind};
 use crate::target::Target;
 
 /// Requests and limits of the debug container.
@@ -116,43 +116,75 @@ fn quantity(s: &str) -> Quantity {
     Quantity(s.to_string())
 }
 
-/// The debug pod for `target` (not yet created).
-pub fn build(target: &Target, node: Option<&Node>, opts: &DebugPodOptions) -> Pod {
-    let expires = opts.now + SignedDuration::from_secs(opts.ttl.as_secs() as i64);
+/// What every session pod carries in its metadata, whatever its kind.
+#[derive(Debug, Clone)]
+pub struct SessionMeta<'a> {
+    /// Debug pod, copy or node shell.
+    pub kind: SessionKind,
+    /// Session id.
+    pub session: &'a str,
+    /// The target's name (`node/NAME` for node sessions), for the annotation.
+    pub target: &'a str,
+    /// The target's UID (the Node's for node sessions), for the label.
+    pub target_uid: &'a str,
+    /// Who (for the annotation).
+    pub created_by: &'a str,
+    /// Why (`--reason`).
+    pub reason: &'a str,
+    /// Lifetime (expires-at = now + ttl).
+    pub ttl: Duration,
+    /// Creation time.
+    pub now: Timestamp,
+    /// The profile, when the session has one (copies run with the target's own settings).
+    pub profile: Option<Profile>,
+}
+
+/// The labels and annotations of a session pod: `managed-by` (the only selector cleanup
+/// deletes by), session id, target UID; who, why, what, until when.
+pub fn session_metadata(
+    meta: &SessionMeta<'_>,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let expires = meta.now + SignedDuration::from_secs(meta.ttl.as_secs() as i64);
     let labels = BTreeMap::from([
         (
             "app.kubernetes.io/managed-by".to_string(),
             session::MANAGED_BY.to_string(),
         ),
         ("app.kubernetes.io/name".to_string(), "debugpod".to_string()),
-        (session::LABEL_SESSION.to_string(), opts.session.clone()),
-        (session::LABEL_TARGET_UID.to_string(), target.uid.clone()),
+        (session::LABEL_SESSION.to_string(), meta.session.to_string()),
+        (
+            session::LABEL_TARGET_UID.to_string(),
+            meta.target_uid.to_string(),
+        ),
     ]);
     let mut annotations = BTreeMap::from([
-        (session::ANN_TARGET.to_string(), target.name.clone()),
-        (session::ANN_CREATED_BY.to_string(), opts.created_by.clone()),
+        (session::ANN_KIND.to_string(), meta.kind.name().to_string()),
+        (session::ANN_TARGET.to_string(), meta.target.to_string()),
+        (
+            session::ANN_CREATED_BY.to_string(),
+            meta.created_by.to_string(),
+        ),
         (
             session::ANN_EXPIRES_AT.to_string(),
             expires.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         ),
         (
-            session::ANN_PROFILE.to_string(),
-            opts.profile.name().to_string(),
-        ),
-        (
             session::ANN_TOOL_VERSION.to_string(),
             TOOL_VERSION.to_string(),
         ),
-        (
-            session::ANN_SHARE_NETNS.to_string(),
-            opts.share_netns.to_string(),
-        ),
     ]);
-    if !opts.reason.is_empty() {
-        annotations.insert(session::ANN_REASON.to_string(), opts.reason.clone());
+    if let Some(p) = meta.profile {
+        annotations.insert(session::ANN_PROFILE.to_string(), p.name().to_string());
     }
-    let r = &opts.resources;
-    let resources = ResourceRequirements {
+    if !meta.reason.is_empty() {
+        annotations.insert(session::ANN_REASON.to_string(), meta.reason.to_string());
+    }
+    (labels, annotations)
+}
+
+/// The debug container's requests and limits.
+pub fn resource_requirements(r: &Resources) -> ResourceRequirements {
+    ResourceRequirements {
         requests: Some(BTreeMap::from([
             ("cpu".to_string(), quantity(&r.cpu_request)),
             ("memory".to_string(), quantity(&r.memory_request)),
@@ -162,23 +194,49 @@ pub fn build(target: &Target, node: Option<&Node>, opts: &DebugPodOptions) -> Po
             ("memory".to_string(), quantity(&r.memory_limit)),
         ])),
         ..Default::default()
-    };
+    }
+}
+
+/// The node's `/` as a hostPath volume, and its mount at `/host`.
+pub fn host_root() -> (Volume, VolumeMount) {
+    (
+        Volume {
+            name: "host-root".into(),
+            host_path: Some(HostPathVolumeSource {
+                path: "/".into(),
+                type_: None,
+            }),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "host-root".into(),
+            mount_path: "/host".into(),
+            ..Default::default()
+        },
+    )
+}
+
+/// The debug pod for `target` (not yet created).
+pub fn build(target: &Target, node: Option<&Node>, opts: &DebugPodOptions) -> Pod {
+    let (labels, mut annotations) = session_metadata(&SessionMeta {
+        kind: SessionKind::Pod,
+        session: &opts.session,
+        target: &target.name,
+        target_uid: &target.uid,
+        created_by: &opts.created_by,
+        reason: &opts.reason,
+        ttl: opts.ttl,
+        now: opts.now,
+        profile: Some(opts.profile),
+    });
+    annotations.insert(
+        session::ANN_SHARE_NETNS.to_string(),
+        opts.share_netns.to_string(),
+    );
+    let resources = resource_requirements(&opts.resources);
     let (volumes, mounts) = if opts.profile.host_root_mount() {
-        (
-            Some(vec![Volume {
-                name: "host-root".into(),
-                host_path: Some(HostPathVolumeSource {
-                    path: "/".into(),
-                    type_: None,
-                }),
-                ..Default::default()
-            }]),
-            Some(vec![VolumeMount {
-                name: "host-root".into(),
-                mount_path: "/host".into(),
-                ..Default::default()
-            }]),
-        )
+        let (volume, mount) = host_root();
+        (Some(vec![volume]), Some(vec![mount]))
     } else {
         (None, None)
     };

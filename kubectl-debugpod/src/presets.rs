@@ -49,6 +49,10 @@ pub enum View {
     Target,
     /// In the debug pod's own namespaces (the profile cannot enter the target's).
     DebugPod,
+    /// Inside a copy of the target (a copy session): the copy's own namespaces.
+    Copy,
+    /// In the node's namespaces (a node session: hostNetwork, hostPID, the host's PID 1).
+    Host,
 }
 
 /// The shell helpers every preset uses: `dp_run NAME CMD...` prints a section.
@@ -77,29 +81,13 @@ pub fn script(
     let ns = if enter { "nsenter -t $TPID -n" } else { "" };
     match preset {
         Preset::Network => {
-            let ports = target
-                .ports()
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join(" ");
             let resolv = if enter {
                 "/proc/$TPID/root/etc/resolv.conf"
             } else {
                 "/etc/resolv.conf"
             };
-            s.push_str(&format!(
-                r#"dp_run addresses {ns} ip -o addr show
-dp_run routes {ns} ip route show
-dp_run listening {ns} ss -ltnup
-dp_run resolv.conf cat {resolv}
-DP_NS=$(awk '/^nameserver/ {{print $2; exit}}' {resolv} 2>/dev/null)
-dp_run dns {ns} timeout 6 nslookup {svc} $DP_NS
-dp_sh connectivity 'for port in {ports}; do out=$(curl -sk -o /dev/null -m 3 -w "%{{time_connect}} %{{http_code}}" "http://"{ip}":$port/" 2>/dev/null); rc=$?; set -- $out; if [ -n "$1" ] && [ "$1" != "0.000000" ] && [ "$1" != "0" ]; then echo "$port open connect=${{1}}s http=$2"; else echo "$port closed curl_exit=$rc"; fi; done'
-"#,
-                svc = CLUSTER_SERVICE,
-                ip = quote(&target.ip),
-            ));
+            s.push_str(&network_body(ns, resolv));
+            s.push_str(&connectivity(target));
         }
         Preset::System => {
             if profile.host_pid() {
@@ -119,6 +107,96 @@ dp_sh open-files 'echo "$(ls /proc/$TPID/fd | wc -l) open files (pid $TPID); lim
         }
     }
     (view, s)
+}
+
+/// Addresses, routes, listeners, resolv.conf and a DNS lookup, each command prefixed by `ns`
+/// (an nsenter into the network namespace to look at, or nothing).
+fn network_body(ns: &str, resolv: &str) -> String {
+    format!(
+        r#"dp_run addresses {ns} ip -o addr show
+dp_run routes {ns} ip route show
+dp_run listening {ns} ss -ltnup
+dp_run resolv.conf cat {resolv}
+DP_NS=$(awk '/^nameserver/ {{print $2; exit}}' {resolv} 2>/dev/null)
+dp_run dns {ns} timeout 6 nslookup {svc} $DP_NS
+"#,
+        svc = CLUSTER_SERVICE,
+    )
+}
+
+/// A TCP connect (and HTTP status) to each declared port of the target's IP.
+fn connectivity(target: &Target) -> String {
+    let ports = target
+        .ports()
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        r#"dp_sh connectivity 'for port in {ports}; do out=$(curl -sk -o /dev/null -m 3 -w "%{{time_connect}} %{{http_code}}" "http://"{ip}":$port/" 2>/dev/null); rc=$?; set -- $out; if [ -n "$1" ] && [ "$1" != "0.000000" ] && [ "$1" != "0" ]; then echo "$port open connect=${{1}}s http=$2"; else echo "$port closed curl_exit=$rc"; fi; done'
+"#,
+        ip = quote(&target.ip),
+    )
+}
+
+/// The status, limits, memory and open files of process `$TPID`.
+const PROCESS_DETAILS: &str = r#"dp_run status grep -E '^(Name|State|Pid|PPid|Uid|Gid|Threads|NSpid|voluntary_ctxt_switches|nonvoluntary_ctxt_switches):' /proc/$TPID/status
+dp_run limits cat /proc/$TPID/limits
+dp_run memory grep -E '^(VmPeak|VmSize|VmHWM|VmRSS|RssAnon|RssFile|VmSwap):' /proc/$TPID/status
+dp_sh open-files 'echo "$(ls /proc/$TPID/fd | wc -l) open files (pid $TPID); limit $(awk "/Max open files/ {print \$4}" /proc/$TPID/limits)"'
+"#;
+
+/// Every process visible here: pid, state, command line.
+/// (The preset's own shells, whose command line is this script, are left out.)
+const ALL_PROCESSES: &str = r#"dp_sh processes 'for p in $(ls /proc | grep -E "^[0-9]+$" | sort -n); do c=$(tr "\0" " " 2>/dev/null < /proc/$p/cmdline) || continue; case "$c" in *dp_run*) continue;; esac; printf "%s %s %s\n" "$p" "$(awk "/^State:/ {print \$2}" /proc/$p/status 2>/dev/null)" "$c"; done'
+"#;
+
+/// The script for `preset` run inside a copy of the target (a copy session): the copy's own
+/// network namespace, its own processes (PID 1 is the replaced container's command). Uses the
+/// tools of the copied image.
+pub fn script_inside(preset: Preset, target: &Target) -> (View, String) {
+    let mut s = String::from("export LC_ALL=C\n");
+    s.push_str(HELPERS);
+    match preset {
+        Preset::Network => {
+            s.push_str(&network_body("", "/etc/resolv.conf"));
+            s.push_str(&connectivity(target));
+        }
+        Preset::System => {
+            s.push_str(ALL_PROCESSES);
+            s.push_str("TPID=1\n");
+            s.push_str(PROCESS_DETAILS);
+        }
+    }
+    (View::Copy, s)
+}
+
+/// The script for `preset` on a node (a node session). The node pod shares the host's network,
+/// PID, IPC and UTS namespaces (hostNetwork, hostPID, hostIPC), so the debug image's tools see
+/// the host's interfaces, sockets and processes directly; the host's files are read at `/host`.
+/// network: addresses, routes, listeners, the node's resolv.conf and a DNS lookup; system:
+/// kernel, OS, the host's PID 1, load, memory, disk, every process of the node.
+pub fn script_host(preset: Preset) -> (View, String) {
+    let mut s = String::from("export LC_ALL=C\n");
+    s.push_str(HELPERS);
+    match preset {
+        Preset::Network => {
+            s.push_str(&network_body("", "/host/etc/resolv.conf"));
+        }
+        Preset::System => {
+            s.push_str(
+                r#"dp_run kernel uname -a
+dp_run os-release cat /host/etc/os-release
+dp_sh init 'echo "pid 1: $(tr "\0" " " < /proc/1/cmdline)"'
+dp_sh load 'echo "uptime $(cut -d" " -f1 /proc/uptime)s, load $(cat /proc/loadavg)"'
+dp_run memory grep -E '^(MemTotal|MemFree|MemAvailable|SwapTotal|SwapFree):' /proc/meminfo
+dp_run disk df -h /host
+dp_sh processes 'ps -eo pid,ppid,user,stat,args 2>/dev/null | grep -v dp_run || for p in $(ls /proc | grep -E "^[0-9]+$" | sort -n); do c=$(tr "\0" " " 2>/dev/null < /proc/$p/cmdline) || continue; case "$c" in *dp_run*) continue;; esac; printf "%s %s\n" "$p" "$c"; done'
+"#,
+            );
+        }
+    }
+    (View::Host, s)
 }
 
 /// Parses the marker-delimited output into sections.
@@ -179,11 +257,15 @@ impl PresetResult {
 
     /// Adds interpretation notes (honest about what could not be checked).
     pub fn annotate(&mut self, profile: Profile) {
-        if self.view == View::DebugPod {
-            self.notes.push(format!(
+        match self.view {
+            View::DebugPod => self.notes.push(format!(
                 "ran in the debug pod's own namespaces: the {profile} profile {}",
                 profile.limitation()
-            ));
+            )),
+            View::Copy => self.notes.push(
+                "ran inside the copy, with the copied image's tools: its replaced container's command is not the app's (start the app by hand: eval \"$DEBUGPOD_ENTRYPOINT\")".into(),
+            ),
+            View::Target | View::Host => {}
         }
         if let Some(dns) = self.section("dns") {
             let resolved =
@@ -219,6 +301,8 @@ impl PresetResult {
             match self.view {
                 View::Target => "target's namespaces",
                 View::DebugPod => "debug pod's namespaces",
+                View::Copy => "the copy's namespaces",
+                View::Host => "the node's namespaces",
             }
         );
         for s in &self.sections {
@@ -290,6 +374,33 @@ mod tests {
                 assert!(ok.success(), "{preset:?} {profile}:\n{s}");
             }
         }
+    }
+
+    #[test]
+    fn copy_and_node_scripts_are_valid_sh_and_look_in_the_right_place() {
+        for preset in [Preset::Network, Preset::System] {
+            for (view, s) in [script_inside(preset, &target()), script_host(preset)] {
+                let ok = std::process::Command::new("sh")
+                    .arg("-n")
+                    .arg("-c")
+                    .arg(&s)
+                    .status()
+                    .unwrap();
+                assert!(ok.success(), "{preset:?} {view:?}:\n{s}");
+                assert!(!s.contains("$TPID -n"), "never nsenter into a target PID");
+            }
+        }
+        let (view, s) = script_inside(Preset::Network, &target());
+        assert_eq!(view, View::Copy);
+        assert!(
+            s.contains("dp_run addresses  ip -o addr show") && s.contains("for port in 8080 8443")
+        );
+        let (view, s) = script_host(Preset::Network);
+        assert_eq!(view, View::Host);
+        assert!(s.contains("dp_run listening  ss -ltnup"), "{s}");
+        assert!(s.contains("cat /host/etc/resolv.conf"));
+        let (_, s) = script_host(Preset::System);
+        assert!(s.contains("dp_sh init") && s.contains("ps -eo"), "{s}");
     }
 
     #[test]

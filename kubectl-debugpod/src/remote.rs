@@ -8,8 +8,6 @@ use kube::api::AttachParams;
 use shared::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::session::CONTAINER;
-
 /// What a finished remote command produced.
 #[derive(Debug, Clone, Default)]
 pub struct Output {
@@ -54,10 +52,16 @@ fn exec_error(pod: &str, err: kube::Error) -> anyhow::Error {
     Error::kube(format!("exec in debug pod {pod:?} (pods/exec)"), err).into()
 }
 
-/// Runs `command` in the debug container of `pod` and collects its output.
-pub async fn run(pods: &Api<Pod>, pod: &str, command: Vec<String>) -> anyhow::Result<Output> {
+/// Runs `command` in `container` of `pod` (a session's [`crate::session::Session::container`])
+/// and collects its output.
+pub async fn run(
+    pods: &Api<Pod>,
+    pod: &str,
+    container: &str,
+    command: Vec<String>,
+) -> anyhow::Result<Output> {
     let params = AttachParams::default()
-        .container(CONTAINER)
+        .container(container)
         .stdin(false)
         .stdout(true)
         .stderr(true);
@@ -85,11 +89,12 @@ pub async fn run(pods: &Api<Pod>, pod: &str, command: Vec<String>) -> anyhow::Re
 pub async fn stream_to<W: AsyncWrite + Unpin>(
     pods: &Api<Pod>,
     pod: &str,
+    container: &str,
     command: Vec<String>,
     sink: &mut W,
 ) -> anyhow::Result<(u64, Option<i32>)> {
     let params = AttachParams::default()
-        .container(CONTAINER)
+        .container(container)
         .stdin(false)
         .stdout(true)
         .stderr(true);

@@ -139,6 +139,11 @@ pub struct Report {
     pub generated_by: String,
     /// The target.
     pub target: TargetInfo,
+    /// When the target is a copy session's pod: the pod it copies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
+    /// Its crashing containers: back-off reason, restarts, last exit code and reason.
+    pub crashes: Vec<crate::copy::Crash>,
     /// Logs.
     pub logs: Vec<Logs>,
     /// Events, oldest first.
@@ -308,6 +313,9 @@ pub fn node_info(node: &Node) -> NodeInfo {
     }
 }
 
+/// How many of the crashed instance's last log lines the Crash section repeats.
+pub const CRASH_LINES: usize = 20;
+
 fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
@@ -330,6 +338,33 @@ impl Report {
             "Generated {} by {} with {}.\n\n",
             self.generated_at, self.generated_by, self.tool_version
         );
+        if let Some(original) = &self.copy_of {
+            md += &format!(
+                "This pod is a debug copy of pod {original} (its command replaced, probes removed, no Service traffic).\n\n"
+            );
+        }
+        if !self.crashes.is_empty() {
+            md += "## Crash\n\n";
+            for c in &self.crashes {
+                md += &format!("- {}\n", md_escape(&c.describe()));
+            }
+            md += "\n";
+            for c in &self.crashes {
+                if let Some(l) = self
+                    .logs
+                    .iter()
+                    .find(|l| l.previous && l.container == c.container && l.error.is_none())
+                {
+                    let lines: Vec<&str> = l.text.lines().collect();
+                    let last = &lines[lines.len().saturating_sub(CRASH_LINES)..];
+                    md += &format!(
+                        "Last lines of the crashed instance of {}:\n\n{}\n",
+                        c.container,
+                        fence(&last.join("\n"))
+                    );
+                }
+            }
+        }
         md += "## Pod\n\n| Field | Value |\n|---|---|\n";
         for (k, v) in [
             ("Name", &t.name),
@@ -499,6 +534,16 @@ mod tests {
             tool_version: "v".into(),
             generated_by: "me".into(),
             target: target_info(&pod),
+            copy_of: None,
+            crashes: vec![crate::copy::Crash {
+                container: "app".into(),
+                waiting: Some("CrashLoopBackOff".into()),
+                restarts: 2,
+                exit_code: Some(1),
+                reason: Some("Error".into()),
+                message: None,
+                finished_at: None,
+            }],
             logs: vec![Logs {
                 container: "app".into(),
                 previous: true,
@@ -518,6 +563,9 @@ mod tests {
             "Running since 2030-01-01T00:00:00Z",
             "### app (previous instance)",
             "boom",
+            "## Crash",
+            "- container app: CrashLoopBackOff, 2 restarts, last exit 1 (Error)",
+            "Last lines of the crashed instance of app:",
             "Node not readable: forbidden",
             "Presets not run",
         ] {

@@ -38,8 +38,57 @@ pub const ANN_PROFILE: &str = "debugpod.kubectl-ops.dev/profile";
 pub const ANN_TOOL_VERSION: &str = "debugpod.kubectl-ops.dev/tool-version";
 /// Annotation: `true` when shells start inside the target's network namespace.
 pub const ANN_SHARE_NETNS: &str = "debugpod.kubectl-ops.dev/share-netns";
+/// Annotation: what the session is (`pod`, `copy`, `node`); missing means `pod`.
+pub const ANN_KIND: &str = "debugpod.kubectl-ops.dev/kind";
+/// Annotation: the container that shells and commands run in (missing: [`CONTAINER`]).
+pub const ANN_CONTAINER: &str = "debugpod.kubectl-ops.dev/container";
+/// Annotation (copy sessions): the replaced container's original command line, shell-quoted.
+pub const ANN_ENTRYPOINT: &str = "debugpod.kubectl-ops.dev/entrypoint";
+/// Annotation (copy sessions): the target's labels, JSON (the copy does not carry them).
+pub const ANN_ORIGINAL_LABELS: &str = "debugpod.kubectl-ops.dev/original-labels";
+/// Annotation (node sessions): `true` when shells and commands enter the host's namespaces.
+pub const ANN_ENTER_HOST: &str = "debugpod.kubectl-ops.dev/enter-host";
 /// The debug container's name.
 pub const CONTAINER: &str = "debugger";
+
+/// What a session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    /// A debug pod next to a running target pod, on its node.
+    #[default]
+    Pod,
+    /// A copy of the target pod with its command replaced (`create --copy`).
+    Copy,
+    /// A privileged pod on a node, in the host's namespaces (`node NODE`).
+    Node,
+}
+
+impl SessionKind {
+    /// The annotation value.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionKind::Pod => "pod",
+            SessionKind::Copy => "copy",
+            SessionKind::Node => "node",
+        }
+    }
+
+    /// Reads the annotation value (anything unknown or missing is a `pod` session).
+    pub fn parse(value: Option<&str>) -> SessionKind {
+        match value {
+            Some("copy") => SessionKind::Copy,
+            Some("node") => SessionKind::Node,
+            _ => SessionKind::Pod,
+        }
+    }
+}
+
+impl std::fmt::Display for SessionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// A new random-enough session id: 6 lowercase base-36 characters.
 pub fn new_id() -> String {
@@ -78,6 +127,8 @@ pub fn pod_name(target: &str, id: &str) -> String {
 pub struct Session {
     /// Session id.
     pub id: String,
+    /// Debug pod, copy of the target, or node shell.
+    pub kind: SessionKind,
     /// The debug pod's name.
     pub pod: String,
     /// Its namespace.
@@ -105,6 +156,14 @@ pub struct Session {
     pub node: String,
     /// Shells start in the target's network namespace.
     pub share_netns: bool,
+    /// The container shells and commands run in.
+    pub container: String,
+    /// Copy sessions: the replaced container's original command line (shell-quoted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<String>,
+    /// Node sessions: shells and commands enter the host's namespaces (`nsenter -t 1 -m -u -i -n`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enter_host: bool,
 }
 
 impl Session {
@@ -123,6 +182,7 @@ impl Session {
         let status = pod.status.as_ref();
         Some(Session {
             id: get(labels, LABEL_SESSION),
+            kind: SessionKind::parse(ann.get(ANN_KIND).map(String::as_str)),
             pod: pod.name_any(),
             namespace: pod.namespace().unwrap_or_default(),
             target: get(ann, ANN_TARGET),
@@ -141,6 +201,12 @@ impl Session {
                 .and_then(|s| s.node_name.clone())
                 .unwrap_or_default(),
             share_netns: ann.get(ANN_SHARE_NETNS).is_some_and(|v| v == "true"),
+            container: ann
+                .get(ANN_CONTAINER)
+                .cloned()
+                .unwrap_or_else(|| CONTAINER.to_string()),
+            entrypoint: ann.get(ANN_ENTRYPOINT).cloned(),
+            enter_host: ann.get(ANN_ENTER_HOST).is_some_and(|v| v == "true"),
         })
     }
 
@@ -215,5 +281,25 @@ mod tests {
         assert!(!s.is_expired(now));
         assert!(s.is_expired("2030-01-01T02:00:00Z".parse().unwrap()));
         assert_eq!(s.profile, Some(Profile::Netadmin));
+        // Pods made before kinds existed are debug pods with the `debugger` container.
+        assert_eq!(s.kind, SessionKind::Pod);
+        assert_eq!(s.container, CONTAINER);
+        assert!(!s.enter_host);
+    }
+
+    #[test]
+    fn kind_container_and_entrypoint_are_read_back() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "debugpod-copy-crashy-1", "namespace": "ns",
+                "labels": {"app.kubernetes.io/managed-by": "kubectl-debugpod", LABEL_SESSION: "1"},
+                "annotations": {ANN_KIND: "copy", ANN_CONTAINER: "app", ANN_ENTRYPOINT: "'/bin/app' '--serve'"}},
+        }))
+        .unwrap();
+        let s = Session::from_pod(&pod).unwrap();
+        assert_eq!(s.kind, SessionKind::Copy);
+        assert_eq!(s.container, "app");
+        assert_eq!(s.entrypoint.as_deref(), Some("'/bin/app' '--serve'"));
+        assert_eq!(SessionKind::parse(Some("node")), SessionKind::Node);
+        assert_eq!(SessionKind::parse(Some("later-kind")), SessionKind::Pod);
     }
 }

@@ -12,6 +12,7 @@ use tokio::io::AsyncWrite;
 use super::{Ctx, acquire, with_session};
 use crate::cli::SessionArgs;
 use crate::profile::Profile;
+use crate::session::SessionKind;
 use crate::{nsenter, pcap, remote};
 
 /// What to capture.
@@ -61,10 +62,13 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let auto_ttl = opts.duration + Duration::from_secs(300);
     let acquired = acquire(ctx, target, args, Profile::Netadmin, true, Some(auto_ttl)).await?;
-    if !acquired
-        .session
-        .profile
-        .is_some_and(Profile::can_enter_netns)
+    // A copy and a node session capture where they are: the copy's own, or the host's, netns.
+    let in_place = acquired.session.kind != SessionKind::Pod;
+    if !in_place
+        && !acquired
+            .session
+            .profile
+            .is_some_and(Profile::can_enter_netns)
     {
         return Err(Error::invalid(
             format!("session {} cannot enter the target's network namespace (profile {})", acquired.session.id, acquired.session.profile.map(|p| p.name()).unwrap_or("?")),
@@ -73,7 +77,11 @@ pub async fn run(
         .into());
     }
     let body = async {
-        let cmd = nsenter::in_target_netns(&acquired.target, None, &tcpdump_args(opts));
+        let cmd = if in_place {
+            tcpdump_args(opts)
+        } else {
+            nsenter::in_target_netns(&acquired.target, None, &tcpdump_args(opts))
+        };
         let to_stdout = opts.file.as_os_str() == "-";
         eprintln!(
             "capturing on {} in pod {}'s network namespace for {}s{} → {}",
@@ -100,8 +108,14 @@ pub async fn run(
                     .with_context(|| format!("cannot create {}", opts.file.display()))?,
             )
         };
-        let (bytes, code) =
-            remote::stream_to(&ctx.pods(), &acquired.session.pod, cmd, &mut sink).await?;
+        let (bytes, code) = remote::stream_to(
+            &ctx.pods(),
+            &acquired.session.pod,
+            &acquired.session.container,
+            cmd,
+            &mut sink,
+        )
+        .await?;
         drop(sink);
         // timeout ends tcpdump with TERM: 124/143 are the normal end of a timed capture.
         if !matches!(code, Some(0 | 124 | 143)) {

@@ -8,10 +8,11 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use shared::Error;
+use shared::prompt::{Answer, confirm};
 
 use super::{Ctx, delete_session};
-use crate::session::Session;
-use crate::target;
+
+use crate::session::{Session, SessionKind};
 
 /// Which sessions `cleanup` picks.
 pub fn select<'a>(
@@ -34,18 +35,45 @@ pub fn select<'a>(
         .collect()
 }
 
-/// Runs `cleanup`.
+/// What a session is, in words: `debug pod of T`, `copy of T`, `node session on N`.
+fn what(s: &Session) -> String {
+    match s.kind {
+        SessionKind::Pod => format!("debug pod of {}", s.target),
+        SessionKind::Copy => format!("copy of {}", s.target),
+        SessionKind::Node => format!("node session on {}", s.node),
+    }
+}
+
+/// One line about a session for the plan and the summary.
+fn describe(s: &Session) -> String {
+    format!(
+        "pod/{} in namespace {} (session {}, {}, {}{})",
+        s.pod,
+        s.namespace,
+        s.id,
+        what(s),
+        s.phase,
+        s.reason
+            .as_ref()
+            .map(|r| format!("/{r}"))
+            .unwrap_or_default()
+    )
+}
+
+/// Runs `cleanup`: picks the sessions, shows them, asks (unless `--yes`; refuses without a
+/// terminal), deletes them.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     ctx: &Ctx,
     names: &[String],
     expired: bool,
     all: bool,
     dry_run: bool,
+    yes: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let ns = (!ctx.all_namespaces).then_some(ctx.namespace.as_str());
-    let pods = target::list_debug_pods(&ctx.client, ns).await?;
-    let sessions: Vec<Session> = pods.iter().filter_map(Session::from_pod).collect();
+    let sessions = super::list::sessions_in(&ctx.client, ns).await?;
     for n in names {
         if !sessions.iter().any(|s| s.id == *n || s.pod == *n) {
             return Err(Error::NotFound {
@@ -58,7 +86,10 @@ pub async fn run(
                         .iter()
                         .flat_map(|s| [s.id.as_str(), s.pod.as_str()]),
                 ),
-                list_hint: Some("list sessions with `kubectl debugpod list --sessions`".into()),
+                list_hint: Some(format!(
+                    "list sessions with `kubectl debugpod list --sessions{}`",
+                    if ctx.all_namespaces { " -A" } else { "" }
+                )),
             }
             .into());
         }
@@ -66,25 +97,34 @@ pub async fn run(
     let now = Timestamp::now();
     let chosen = select(&sessions, names, all, expired, now);
     let kept = sessions.len() - chosen.len();
-    for s in &chosen {
-        if dry_run {
-            writeln!(
-                out,
-                "pod/{} would be deleted (session {}, target {}, {}) (dry run)",
-                s.pod, s.id, s.target, s.phase
-            )?;
-            continue;
-        }
-        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &s.namespace);
-        delete_session(&api, &s.pod).await?;
-        writeln!(
-            out,
-            "pod/{} deleted (session {}, target {})",
-            s.pod, s.id, s.target
-        )?;
-    }
     if chosen.is_empty() {
         eprintln!("nothing to clean up");
+    } else if dry_run {
+        for s in &chosen {
+            writeln!(out, "{} would be deleted (dry run)", describe(s))?;
+        }
+    } else {
+        eprintln!("debug pods to delete:");
+        for s in &chosen {
+            eprintln!("  {}", describe(s));
+        }
+        confirm(
+            Answer::from_flag(yes),
+            &format!("delete {} debug pod(s)", chosen.len()),
+            &format!("Delete these {} debug pod(s)?", chosen.len()),
+        )?;
+        for s in &chosen {
+            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &s.namespace);
+            delete_session(&api, &s.pod).await?;
+            writeln!(
+                out,
+                "pod/{} deleted (session {}, {}, namespace {})",
+                s.pod,
+                s.id,
+                what(s),
+                s.namespace
+            )?;
+        }
     }
     if kept > 0 && !all && names.is_empty() {
         eprintln!("{kept} running session(s) kept; `--all` deletes them too");

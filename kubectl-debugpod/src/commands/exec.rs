@@ -12,6 +12,7 @@ use crate::nsenter;
 use crate::presets::{self, Preset, PresetResult};
 use crate::profile::Profile;
 use crate::remote;
+use crate::session::SessionKind;
 
 /// Lifetime of a session made just for one command, if the CLI dies before deleting it.
 pub const AUTO_TTL: Duration = Duration::from_secs(600);
@@ -24,10 +25,15 @@ pub async fn run_preset(
     container: Option<&str>,
 ) -> anyhow::Result<PresetResult> {
     let profile = acquired.session.profile.unwrap_or(Profile::Baseline);
-    let (view, script) = presets::script(preset, &acquired.target, profile, container);
+    let (view, script) = match acquired.session.kind {
+        SessionKind::Pod => presets::script(preset, &acquired.target, profile, container),
+        SessionKind::Copy => presets::script_inside(preset, &acquired.target),
+        SessionKind::Node => presets::script_host(preset),
+    };
     let output = remote::run(
         &ctx.pods(),
         &acquired.session.pod,
+        &acquired.session.container,
         vec!["/bin/sh".into(), "-c".into(), script],
     )
     .await?;
@@ -38,7 +44,17 @@ pub async fn run_preset(
                 acquired.session.id,
                 output.stderr.trim()
             ),
-            "the target may have restarted or moved; re-run, or create a new session",
+            match crate::copy::crashes(&acquired.target.pod).first() {
+                // A crash-looping container has no process most of the time: debug a copy.
+                Some(c) => format!(
+                    "{}; debug a copy instead: `kubectl debugpod create {} --copy -n {}`",
+                    c.describe(),
+                    acquired.target.name,
+                    acquired.target.namespace
+                ),
+                None => "the target may have restarted or moved; re-run, or create a new session"
+                    .to_string(),
+            },
         )
         .into());
     }
@@ -120,10 +136,18 @@ pub async fn run(
                 crate::flag_rules::check_exec_container(container, &acquired.session)?;
                 let cmd = if acquired.session.share_netns {
                     nsenter::in_target_netns(&acquired.target, container, cmd)
+                } else if acquired.session.enter_host {
+                    crate::node::in_host(cmd)
                 } else {
                     cmd.clone()
                 };
-                let output = remote::run(&ctx.pods(), &acquired.session.pod, cmd).await?;
+                let output = remote::run(
+                    &ctx.pods(),
+                    &acquired.session.pod,
+                    &acquired.session.container,
+                    cmd,
+                )
+                .await?;
                 out.write_all(&output.stdout)?;
                 eprint!("{}", output.stderr);
                 Ok(ExitCode::from(output.code.unwrap_or(1).clamp(0, 255) as u8))

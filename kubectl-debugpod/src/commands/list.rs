@@ -11,7 +11,7 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 use shared::Error;
 use shared::duration::format_age;
-use shared::output::{OutputFormat, Printable, print_list};
+use shared::output::{OutputFormat, Printable, Table, print_list};
 
 use super::Ctx;
 use crate::session::{MANAGED_BY, Session};
@@ -85,6 +85,7 @@ impl Printable for SessionRow {
     fn headers(wide: bool) -> Vec<&'static str> {
         let mut h = vec![
             "session",
+            "kind",
             "target",
             "profile",
             "status",
@@ -104,6 +105,7 @@ impl Printable for SessionRow {
         };
         let mut r = vec![
             s.id.clone(),
+            s.kind.name().to_string(),
             s.target.clone(),
             s.profile.map(|p| p.name().to_string()).unwrap_or_default(),
             status,
@@ -154,6 +156,25 @@ fn target_row(pod: &Pod, now: Timestamp) -> TargetRow {
     }
 }
 
+/// This tool's sessions in a namespace (None: all namespaces) of the cluster `client` talks to.
+/// `list --sessions` and `cleanup` gather with it; a loop over contexts gathers once per client.
+pub async fn sessions_in(
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> anyhow::Result<Vec<Session>> {
+    let pods = target::list_debug_pods(client, namespace).await?;
+    Ok(pods.iter().filter_map(Session::from_pod).collect())
+}
+
+/// The sessions table with a NAMESPACE column first.
+fn session_table(rows: &[SessionRow], wide: bool) -> Table {
+    let mut table = Table::new(std::iter::once("namespace").chain(SessionRow::headers(wide)));
+    for r in rows {
+        table.push(std::iter::once(r.session.namespace.clone()).chain(r.row(wide)));
+    }
+    table
+}
+
 /// Runs `list`.
 pub async fn run(
     ctx: &Ctx,
@@ -167,10 +188,9 @@ pub async fn run(
         .unwrap_or_else(|| "all namespaces".into());
     let now = Timestamp::now();
     if sessions {
-        let pods = target::list_debug_pods(&ctx.client, ns).await?;
-        let rows: Vec<SessionRow> = pods
-            .iter()
-            .filter_map(Session::from_pod)
+        let rows: Vec<SessionRow> = sessions_in(&ctx.client, ns)
+            .await?
+            .into_iter()
             .map(|s| SessionRow {
                 expires_in: s
                     .expires_in(now)
@@ -181,7 +201,17 @@ pub async fn run(
         if rows.is_empty() && !format.is_structured() {
             eprintln!("No debug sessions found in {where_}.");
         }
-        print_list(out, format, &rows)?;
+        match format {
+            // Across namespaces, a NAMESPACE column first, as kubectl prints it.
+            OutputFormat::Table | OutputFormat::Wide if ctx.all_namespaces && !rows.is_empty() => {
+                out.write_all(
+                    session_table(&rows, format == OutputFormat::Wide)
+                        .render()
+                        .as_bytes(),
+                )?
+            }
+            _ => print_list(out, format, &rows)?,
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let api: Api<Pod> = match ns {
@@ -199,4 +229,38 @@ pub async fn run(
     }
     print_list(out, format, &rows)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_across_namespaces_name_their_namespace_and_kind() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "debugpod-copy-crashy-1", "namespace": "team-a",
+                "labels": {"app.kubernetes.io/managed-by": "kubectl-debugpod", crate::session::LABEL_SESSION: "abc123"},
+                "annotations": {crate::session::ANN_KIND: "copy", crate::session::ANN_TARGET: "crashy-1"}},
+            "status": {"phase": "Running"}
+        }))
+        .unwrap();
+        let rows = [SessionRow {
+            session: Session::from_pod(&pod).unwrap(),
+            expires_in: Some(90),
+        }];
+        let text = session_table(&rows, false).render();
+        let mut lines = text.lines();
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .starts_with("NAMESPACE   SESSION   KIND   TARGET"),
+            "{text}"
+        );
+        let row = lines.next().unwrap();
+        assert!(
+            row.starts_with("team-a") && row.contains("abc123") && row.contains("copy"),
+            "{text}"
+        );
+    }
 }

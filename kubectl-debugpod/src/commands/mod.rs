@@ -3,9 +3,12 @@
 
 pub mod capture;
 pub mod cleanup;
+pub mod copy;
 pub mod create;
 pub mod exec;
+pub mod launch;
 pub mod list;
+pub mod node;
 pub mod rbac;
 pub mod report;
 pub mod shell;
@@ -20,7 +23,7 @@ use shared::config::Config;
 
 use crate::cli::{Cli, Command, SessionArgs};
 use crate::profile::Profile;
-use crate::session::Session;
+use crate::session::{Session, SessionKind};
 use crate::target::{self, Target};
 
 /// What every cluster command needs.
@@ -103,6 +106,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             container,
             yes,
             output,
+            copy: true,
+            any_node,
+            set_image,
+            command,
+        } => {
+            copy::check_flags(*mode, session, *yes)?;
+            let ctx = Ctx::new(&cli, false).await?;
+            let copy_args = copy::CopyArgs {
+                container: container.clone(),
+                command: command.clone(),
+                set_images: set_image.clone(),
+                any_node: *any_node,
+            };
+            copy::run(&ctx, target, session, &copy_args, *output, &mut stdout).await
+        }
+        Command::Create {
+            target,
+            session,
+            mode,
+            container,
+            yes,
+            output,
+            ..
         } => {
             crate::flag_rules::check_create(*mode, session, container.as_deref())?;
             let ctx = Ctx::new(&cli, false).await?;
@@ -117,6 +143,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &mut stdout,
             )
             .await
+        }
+        Command::Node {
+            node: name,
+            image,
+            ttl,
+            reason,
+            timeout,
+            cpu_limit,
+            memory_limit,
+            no_enter,
+            output,
+        } => {
+            let ctx = Ctx::new(&cli, false).await?;
+            let defaults = crate::pod_spec::Resources::default();
+            let settings = node::NodeSettings {
+                image: image.clone(),
+                ttl: *ttl,
+                reason: reason.clone().unwrap_or_default(),
+                timeout: *timeout,
+                resources: crate::pod_spec::Resources {
+                    cpu_limit: cpu_limit.clone().unwrap_or(defaults.cpu_limit.clone()),
+                    memory_limit: memory_limit
+                        .clone()
+                        .unwrap_or(defaults.memory_limit.clone()),
+                    ..defaults
+                },
+                enter_host: !*no_enter,
+            };
+            node::run(&ctx, name, &settings, *output, &mut stdout).await
         }
         Command::Shell {
             target,
@@ -205,10 +260,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             expired,
             all,
             dry_run,
+            yes,
             all_namespaces,
         } => {
             let ctx = Ctx::new(&cli, all_namespaces.all_namespaces).await?;
-            cleanup::run(&ctx, sessions, *expired, *all, *dry_run, &mut stdout).await
+            cleanup::run(&ctx, sessions, *expired, *all, *dry_run, *yes, &mut stdout).await
         }
     }
 }
@@ -251,11 +307,28 @@ pub async fn acquire(
                         .unwrap_or_default()
                 ),
                 format!(
-                    "start a new one with `kubectl debugpod create {} -n {}`",
-                    s.target, s.namespace
+                    "start a new one with `kubectl debugpod {} -n {}`",
+                    match s.kind {
+                        SessionKind::Pod => format!("create {}", s.target),
+                        SessionKind::Copy => format!("create {} --copy", s.target),
+                        SessionKind::Node => format!("node {}", s.node),
+                    },
+                    s.namespace
                 ),
             )
             .into());
+        }
+        // A copy or a node session is its own target: it outlives the pod it copies.
+        if s.kind != SessionKind::Pod
+            && let Some(pod) = debug_pods
+                .iter()
+                .find(|p| p.metadata.name.as_deref() == Some(s.pod.as_str()))
+        {
+            return Ok(Acquired {
+                target: Target::from_pod(pod.clone()),
+                session: s.clone(),
+                created: false,
+            });
         }
         let target = target::resolve(&ctx.client, &ctx.namespace, &s.target).await?;
         if target.uid != s.target_uid {
@@ -277,10 +350,21 @@ pub async fn acquire(
             created: false,
         });
     }
-    let target = target::resolve(&ctx.client, &ctx.namespace, arg).await?;
+    if let Some(node_name) = arg.strip_prefix("node/") {
+        return node::acquire(ctx, node_name, &sessions, &debug_pods, args, auto_ttl).await;
+    }
+    let target = match target::resolve(&ctx.client, &ctx.namespace, arg).await {
+        Ok(t) => t,
+        // Not a pod: a node's name gets a node session (`exec NODE system`).
+        Err(err) if is_pod_not_found(&err) && node::is_node(ctx, arg, &sessions).await => {
+            return node::acquire(ctx, arg, &sessions, &debug_pods, args, auto_ttl).await;
+        }
+        Err(err) => return Err(err),
+    };
     let now = k8s_openapi::jiff::Timestamp::now();
     let mut fitting: Vec<&Session> = sessions
         .iter()
+        .filter(|s| s.kind == SessionKind::Pod)
         .filter(|s| s.target_uid == target.uid && s.is_running() && !s.is_expired(now))
         .filter(|s| args.profile.is_none_or(|p| s.profile == Some(p)))
         .filter(|s| !need_netns || s.profile.is_some_and(Profile::can_enter_netns))
@@ -328,6 +412,14 @@ pub async fn acquire(
         session,
         created: true,
     })
+}
+
+/// True when `err` says no pod of that name exists.
+fn is_pod_not_found(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<Error>(),
+        Some(Error::NotFound { kind: "pod", .. })
+    )
 }
 
 /// Deletes a debug pod at once (grace period 0), ignoring "already gone".

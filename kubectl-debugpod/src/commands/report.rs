@@ -16,6 +16,7 @@ use crate::pod_spec::TOOL_VERSION;
 use crate::presets::Preset;
 use crate::profile::Profile;
 use crate::report::{self, Logs, Report};
+use crate::session::{Session, SessionKind};
 use crate::target;
 
 async fn logs(pods: &Api<Pod>, pod: &str, container: &str, previous: bool, tail: i64) -> Logs {
@@ -53,6 +54,42 @@ fn default_path(dir: &Path, target: &str, format: ReportFormat) -> PathBuf {
     dir.join(format!("debugpod-{target}-{stamp}.{ext}"))
 }
 
+/// The pod a report is about: the target pod named by `arg`; for a copy session (id or pod
+/// name), the copy itself, with its session; for a debug pod's session, its target.
+async fn report_subject(ctx: &Ctx, arg: &str) -> anyhow::Result<(Pod, Option<Session>)> {
+    let debug_pods = target::list_debug_pods(&ctx.client, Some(&ctx.namespace)).await?;
+    let named = debug_pods.iter().find_map(|p| {
+        Session::from_pod(p)
+            .filter(|s| s.id == arg || s.pod == arg)
+            .map(|s| (p, s))
+    });
+    match named {
+        None => Ok((target::find(&ctx.client, &ctx.namespace, arg).await?, None)),
+        Some((pod, s)) if s.kind == SessionKind::Copy => Ok((pod.clone(), Some(s))),
+        Some((_, s)) if s.kind == SessionKind::Node => Err(shared::Error::invalid(
+            format!(
+                "session {} is a node session: a report is about a pod",
+                s.id
+            ),
+            format!(
+                "look at the node with `kubectl debugpod exec {} system -n {}` (and network)",
+                s.id, s.namespace
+            ),
+        )
+        .into()),
+        Some((_, s)) => {
+            eprintln!(
+                "session {} debugs pod {}: reporting on that pod",
+                s.id, s.target
+            );
+            Ok((
+                target::find(&ctx.client, &ctx.namespace, &s.target).await?,
+                None,
+            ))
+        }
+    }
+}
+
 /// Runs `report`.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -65,8 +102,17 @@ pub async fn run(
     args: &SessionArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
-    let pod = target::find(&ctx.client, &ctx.namespace, target_name).await?;
+    let (pod, copy_session) = report_subject(ctx, target_name).await?;
     let info = report::target_info(&pod);
+    let crashes = crate::copy::crashes(&pod);
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.clone())
+        .unwrap_or_default();
+    let any_running = statuses
+        .iter()
+        .any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()));
     let pods = ctx.pods();
     let mut all_logs = Vec::new();
     for c in &info.containers {
@@ -90,10 +136,23 @@ pub async fn run(
         presets_error = Some("skipped (--no-presets)".into());
     } else if info.phase != "Running" {
         presets_error = Some(format!("the pod is {}, not Running", info.phase));
+    } else if !any_running && copy_session.is_none() {
+        presets_error = Some(format!(
+            "no container of the pod is running{}: the presets need a running process; debug a copy: `kubectl debugpod create {} --copy -n {}`",
+            crashes
+                .first()
+                .map(|c| format!(" ({})", c.describe()))
+                .unwrap_or_default(),
+            info.name,
+            info.namespace
+        ));
     } else {
         let acquired = acquire(
             ctx,
-            &info.name,
+            copy_session
+                .as_ref()
+                .map(|s| s.id.as_str())
+                .unwrap_or(&info.name),
             args,
             Profile::Netadmin,
             true,
@@ -120,6 +179,8 @@ pub async fn run(
         generated_by: ctx.user.clone(),
         events: report::event_infos(&events.items, &info.uid),
         target: info,
+        copy_of: copy_session.map(|s| s.target),
+        crashes,
         logs: all_logs,
         node,
         node_error,

@@ -14,7 +14,7 @@ use super::{Ctx, acquire, delete_session};
 use crate::cli::SessionArgs;
 use crate::nsenter;
 use crate::profile::Profile;
-use crate::session::CONTAINER;
+use crate::session::SessionKind;
 
 /// Restores the terminal when dropped.
 struct RawMode(bool);
@@ -108,26 +108,46 @@ pub async fn run(
     let s = &acquired.session;
     let cmd = if s.share_netns {
         nsenter::in_target_netns(&acquired.target, None, &[shell.to_string()])
+    } else if s.enter_host {
+        crate::node::in_host(&[shell.to_string()])
     } else {
         vec![shell.to_string()]
     };
     let tty = std::io::stdin().is_terminal();
     let params = AttachParams::default()
-        .container(CONTAINER)
+        .container(&s.container)
         .stdin(true)
         .stdout(true)
         .stderr(!tty)
         .tty(tty);
-    eprintln!(
-        "shell in session {} (pod {}, profile {}{}); exit to leave",
-        s.id,
-        s.pod,
-        s.profile.map(|p| p.name()).unwrap_or("?"),
-        if s.share_netns {
-            ", in the target's network namespace"
-        } else {
-            ""
+    let where_ = match s.kind {
+        SessionKind::Copy => format!(
+            "copy of {}, container {}{}",
+            s.target,
+            s.container,
+            if s.entrypoint.is_some() {
+                "; its command: eval \"$DEBUGPOD_ENTRYPOINT\""
+            } else {
+                ""
+            }
+        ),
+        SessionKind::Node if s.enter_host => {
+            format!("node {}, in the host's namespaces", s.node)
         }
+        SessionKind::Node => format!("node {}, its / at /host", s.node),
+        SessionKind::Pod => format!(
+            "profile {}{}",
+            s.profile.map(|p| p.name()).unwrap_or("?"),
+            if s.share_netns {
+                ", in the target's network namespace"
+            } else {
+                ""
+            }
+        ),
+    };
+    eprintln!(
+        "shell in session {} (pod {}, {where_}); exit to leave",
+        s.id, s.pod
     );
     let mut proc = ctx
         .pods()

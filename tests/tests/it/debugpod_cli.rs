@@ -90,3 +90,66 @@ fn debugpod_exec_without_what_is_a_usage_error() {
     let out = run(&["create", "x", "--ttl", "soon"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn debugpod_copy_flags_without_copy_or_with_ephemeral_mode_are_usage_errors() {
+    // Refused before any cluster access (no kubeconfig is needed to see these).
+    for (args, wanted) in [
+        (
+            vec!["create", "x", "--copy", "--mode", "ephemeral"],
+            "--copy and --mode ephemeral exclude each other",
+        ),
+        (vec!["create", "x", "--copy", "--image", "i"], "--set-image"),
+        (
+            vec!["create", "x", "--copy", "--profile", "sysadmin"],
+            "--profile sysadmin does not apply to --copy",
+        ),
+        (vec!["create", "x", "--set-image", "app=i"], "--copy"),
+        (vec!["create", "x", "--any-node"], "--copy"),
+        (vec!["create", "x", "--", "sh"], "--copy"),
+        (
+            vec!["create", "x", "--copy", "--set-image", "app"],
+            "CONTAINER=IMAGE",
+        ),
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(wanted), "{args:?}: {err}");
+    }
+    let out = run(&["create", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--copy", "--any-node", "--set-image"] {
+        assert!(text.contains(flag), "create --help lacks {flag}");
+    }
+}
+
+#[test]
+fn debugpod_node_mode_is_opt_in_and_adds_a_cluster_role_for_nodes() {
+    let out = run(&["--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("node"));
+    let default = String::from_utf8(run(&["rbac", "-n", "ops"]).stdout).unwrap();
+    assert!(
+        !default.contains("kind: ClusterRole") && !default.contains("- nodes"),
+        "root on a node is not in the default Role:\n{default}"
+    );
+    let out = run(&["rbac", "node", "-n", "ops"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (role, cluster) = text.split_once("\n---\n").expect("two documents");
+    let role: Value = serde_saphyr::from_str(role).unwrap();
+    let cluster: Value = serde_saphyr::from_str(cluster).unwrap();
+    assert_eq!(
+        (role["kind"].as_str(), cluster["kind"].as_str()),
+        (Some("Role"), Some("ClusterRole"))
+    );
+    assert_eq!(role["metadata"]["namespace"], "ops");
+    let rules = cluster["rules"].as_array().unwrap();
+    assert!(
+        rules.iter().any(|r| r["resources"][0] == "nodes"
+            && r["verbs"].as_array().unwrap().iter().any(|v| v == "list")),
+        "{cluster}"
+    );
+    let copy = String::from_utf8(run(&["rbac", "copy"]).stdout).unwrap();
+    assert!(copy.contains("pods/log"), "{copy}");
+}

@@ -671,7 +671,7 @@ async fn debugpod_ttl_is_enforced_by_kubernetes_after_the_cli_was_killed() -> Re
         "{status:?}"
     );
     // The CLI lists it as expired, and cleanup (default: expired) removes it.
-    let out = ok(&f.run(&["cleanup"])?)?;
+    let out = ok(&f.run(&["cleanup", "--yes"])?)?;
     assert!(out.contains(&format!("pod/{name} deleted")), "{out}");
     Ok(())
 }
@@ -716,7 +716,7 @@ async fn debugpod_cleanup_removes_only_labelled_pods() -> Result<()> {
             .is_some_and(|p| p.metadata.deletion_timestamp.is_none()),
         "dry run deleted nothing"
     );
-    let out = ok(&f.run(&["cleanup", "--all"])?)?;
+    let out = ok(&f.run(&["cleanup", "--all", "--yes"])?)?;
     assert!(out.contains(&format!("pod/{session_pod} deleted")), "{out}");
     let gone = f.pods().get_opt(&session_pod).await?;
     assert!(
@@ -1126,3 +1126,6 @@ async fn debugpod_session_flags_are_applied_or_refused_never_dropped() -> Result
     assert_eq!(left, [pod.name_any()]);
     Ok(())
 }
+
+/// Copy sessions, node sessions, sessions across namespaces.
+mod copy_node;
