@@ -43,10 +43,13 @@ pub struct Cli {
 pub enum Command {
     /// List the cache types from the configuration (name, pattern, backup, description).
     List(ListArgs),
-    /// Show server facts and, per cache type, key count and estimated memory.
+    /// Show server facts and, per cache type, key count and estimated memory; --watch keeps refreshing.
     Stats(StatsArgs),
     /// Count the keys of a cache type or pattern exactly, by SCAN.
     Count(CountArgs),
+    /// What is in this Redis that no cache type covers: keys and memory per prefix, data type
+    /// and TTL, the biggest keys, and cache_types entries for uncovered prefixes.
+    Analyze(AnalyzeArgs),
     /// Delete the keys of a cache type or pattern: batched SCAN + UNLINK, backed up first
     /// (--spread: expire them at random within a window instead, so misses arrive gradually).
     Flush(FlushArgs),
@@ -82,8 +85,62 @@ pub struct StatsArgs {
     #[arg(long, short = 'p', value_name = "PATTERN")]
     pub pattern: Vec<String>,
     /// Keys sampled per cache type for the memory estimate (MEMORY USAGE).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, conflicts_with = "watch")]
     pub samples: usize,
+    /// Keep watching: every --interval, the hit rate, ops/s, memory, keys per cache type,
+    /// evictions and expirations over that interval (Ctrl-C stops). Redrawn on a terminal,
+    /// one line per interval otherwise, JSON Lines with -o json.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+    /// Time between two refreshes of --watch.
+    #[arg(long, default_value = "2s", value_parser = parse_interval, requires = "watch")]
+    pub interval: std::time::Duration,
+    /// Stop --watch after N intervals.
+    #[arg(long, value_name = "N", value_parser = parse_at_least_one, requires = "watch")]
+    pub count: Option<u64>,
+    /// Output format.
+    #[command(flatten)]
+    pub output: SummaryOutputArgs,
+}
+
+/// `analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Analyse only the keys of this cache type (default: every key); a Redis glob here works
+    /// too, like -p.
+    #[arg(value_name = "TYPE", conflicts_with = "pattern")]
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(shared::completion::cache_type_candidates))]
+    pub cache_type: Option<String>,
+    /// Analyse only the keys matching this Redis glob pattern (e.g. 'user:*').
+    #[arg(long, short = 'p', value_name = "PATTERN")]
+    pub pattern: Option<String>,
+    /// Draw N random keys (RANDOMKEY): figures are estimates with a stated error bound
+    /// [default: 10000].
+    #[arg(long, value_name = "N", value_parser = parse_at_least_one, conflicts_with = "full")]
+    pub sample: Option<u64>,
+    /// Inspect every key (SCAN, paced like flush): exact figures.
+    #[arg(long)]
+    pub full: bool,
+    /// Prefix levels to break the key space into (split on ':').
+    #[arg(long, default_value_t = 2, value_parser = parse_depth)]
+    pub depth: usize,
+    /// How many of the biggest keys to list.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// Confidence level of the sampled estimates' bounds, in percent.
+    #[arg(long, value_enum, default_value_t = crate::sample::Confidence::P95, conflicts_with = "full")]
+    pub confidence: crate::sample::Confidence,
+    /// Keys per pipelined batch: SCAN COUNT with --full [default: 500], RANDOMKEYs per batch
+    /// when sampling [default: 100; each RANDOMKEY costs Redis a few µs, so a batch stays
+    /// well under a millisecond].
+    #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
+    pub batch_size: Option<u64>,
+    /// Latency budget for other clients: slow down when a probe's round trip exceeds it.
+    #[arg(long, default_value = "2ms", value_parser = parse_duration, conflicts_with = "no_pacing")]
+    pub max_latency: std::time::Duration,
+    /// Disable adaptive pacing.
+    #[arg(long)]
+    pub no_pacing: bool,
     /// Output format.
     #[command(flatten)]
     pub output: SummaryOutputArgs,
@@ -230,4 +287,26 @@ fn keys_group<const N: usize>(args: [&'static str; N]) -> clap::ArgGroup {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 2ms, 500us, 1s)"))
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 2s, 500ms)"))?;
+    if d.is_zero() {
+        return Err("the interval must be longer than 0 (use e.g. 2s, 500ms)".into());
+    }
+    Ok(d)
+}
+
+fn parse_depth(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=16).contains(&n) => Ok(n),
+        _ => Err("must be a whole number from 1 to 16".into()),
+    }
+}
+
+fn parse_at_least_one(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number of at least 1".into()),
+    }
 }

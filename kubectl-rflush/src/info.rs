@@ -30,6 +30,12 @@ pub struct Info {
     pub keyspace_misses: u64,
     /// `instantaneous_ops_per_sec`.
     pub ops_per_sec: u64,
+    /// `total_commands_processed`.
+    pub total_commands: u64,
+    /// `evicted_keys`.
+    pub evicted_keys: u64,
+    /// `expired_keys`.
+    pub expired_keys: u64,
     /// `connected_clients`.
     pub connected_clients: u64,
     /// `db0` → `keys=..,expires=..,avg_ttl=..`.
@@ -82,6 +88,9 @@ pub fn parse(text: &str) -> Info {
             "keyspace_hits" => info.keyspace_hits = n(),
             "keyspace_misses" => info.keyspace_misses = n(),
             "instantaneous_ops_per_sec" => info.ops_per_sec = n(),
+            "total_commands_processed" => info.total_commands = n(),
+            "evicted_keys" => info.evicted_keys = n(),
+            "expired_keys" => info.expired_keys = n(),
             "connected_clients" => info.connected_clients = n(),
             _ if in_keyspace && k.starts_with("db") => {
                 info.keyspace.insert(k.to_string(), v.to_string());
@@ -123,6 +132,7 @@ mod tests {
         let text = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nrun_id:abc\r\n# Clients\r\nconnected_clients:3\r\n\
                     # Memory\r\nused_memory:1048576\r\nused_memory_peak:2097152\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n\
                     # Stats\r\ninstantaneous_ops_per_sec:12\r\nkeyspace_hits:3\r\nkeyspace_misses:1\r\n\
+                    total_commands_processed:99\r\nexpired_keys:7\r\nevicted_keys:5\r\n\
                     # Replication\r\nrole:master\r\n# Keyspace\r\ndb0:keys=42,expires=2,avg_ttl=100\r\n";
         let i = parse(text);
         assert_eq!(i.version, "7.0.15");
@@ -131,6 +141,10 @@ mod tests {
         assert_eq!(i.used_memory_peak, 2097152);
         assert_eq!(i.hit_rate(), Some(0.75));
         assert_eq!(i.db0_keys(), 42);
+        assert_eq!(
+            (i.total_commands, i.expired_keys, i.evicted_keys),
+            (99, 7, 5)
+        );
         assert_eq!(human_bytes(1048576), "1.0 MiB");
         assert_eq!(human_bytes(12), "12 B");
     }

@@ -6,6 +6,7 @@
 //! [`pacing`], [`progress`]), spread flushes ([`spread`]), the backup file ([`backup_format`]) and resuming
 //! ([`checkpoint`]).
 
+pub mod analysis;
 pub mod backup_format;
 pub mod checkpoint;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod glob;
 pub mod info;
 pub mod pacing;
 pub mod progress;
+pub mod sample;
 pub mod scan;
 pub mod sentinel;
 pub mod spread;

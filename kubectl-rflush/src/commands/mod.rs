@@ -1,5 +1,6 @@
 //! The subcommands of `kubectl rflush`, and what several of them share.
 
+pub mod analyze;
 pub mod backup;
 pub mod count;
 pub mod flush;
@@ -7,6 +8,7 @@ pub mod list;
 pub mod rbac;
 pub mod restore;
 pub mod stats;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,6 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => list::run(&cli.global, args, &mut stdout),
         Command::Stats(args) => stats::run(&cli.global, &cli.redis, args, &mut stdout).await,
         Command::Count(args) => count::run(&cli.global, &cli.redis, args, &mut stdout).await,
+        Command::Analyze(args) => analyze::run(&cli.global, &cli.redis, args, &mut stdout).await,
         Command::Flush(args) => flush::run(&cli.global, &cli.redis, args, &mut stdout).await,
         Command::Backup(args) => backup::run(&cli.global, &cli.redis, args, &mut stdout).await,
         Command::Restore(args) => restore::run(&cli.global, &cli.redis, args, &mut stdout).await,

@@ -1,7 +1,7 @@
 //! `kubectl rflush stats [TYPE...]`: server facts and, per cache type, key count and memory
 //! estimated from sampled `MEMORY USAGE`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -93,6 +93,21 @@ pub async fn run(
         selections.into_iter().map(pattern_row).collect()
     };
     let redis = connect(global, redis_args, &loaded, false).await?;
+    if args.watch {
+        let display = crate::commands::watch::Display::choose(
+            args.output.output,
+            std::io::stdout().is_terminal(),
+        );
+        return crate::commands::watch::run(
+            &redis,
+            &types,
+            args.interval,
+            args.count,
+            display,
+            out,
+        )
+        .await;
+    }
     let mut infos: Vec<Info> = Vec::new();
     let mut keys_total = 0;
     let mut counts = vec![0u64; types.len()];

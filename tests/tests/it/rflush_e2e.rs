@@ -25,7 +25,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 use serde_json::{Value, json};
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         o.status.code(),
@@ -35,14 +35,20 @@ fn text(o: &Output) -> String {
 }
 
 /// The JSON on stdout of a successful run.
-fn ok_json(o: &Output) -> Result<Value> {
+pub(crate) fn ok_json(o: &Output) -> Result<Value> {
     ensure!(o.status.success(), "{}", text(o));
     serde_json::from_slice(&o.stdout).with_context(|| text(o))
 }
 
 /// Runs `kubectl rflush ARGS` as `user` against namespace `ns` (port-forward mode: no
 /// REDIS_URL), in `dir` (so `./backups` lands there), stdin closed.
-fn rflush_as(sb: &Sandbox, user: User, ns: &str, dir: &Path, args: &[&str]) -> Result<Output> {
+pub(crate) fn rflush_as(
+    sb: &Sandbox,
+    user: User,
+    ns: &str,
+    dir: &Path,
+    args: &[&str],
+) -> Result<Output> {
     Ok(plugin("kubectl-rflush")
         .env_remove("KUBECONFIG")
         .env_remove("REDIS_URL")
@@ -58,7 +64,7 @@ fn rflush_as(sb: &Sandbox, user: User, ns: &str, dir: &Path, args: &[&str]) -> R
 }
 
 /// Runs `kubectl rflush --redis-url URL ARGS` (no Kubernetes involved).
-fn rflush_url(url: &str, dir: &Path, args: &[&str]) -> Result<Output> {
+pub(crate) fn rflush_url(url: &str, dir: &Path, args: &[&str]) -> Result<Output> {
     Ok(plugin("kubectl-rflush")
         .env_remove("KUBECONFIG")
         .env("REDIS_URL", url)
@@ -70,13 +76,13 @@ fn rflush_url(url: &str, dir: &Path, args: &[&str]) -> Result<Output> {
 
 /// Binds `kubectl-ops-rflush` to the Role `kubectl rflush rbac` prints for the seeded
 /// namespace (idempotent: the tests of this file share it).
-async fn bind_rflush_role(sb: &Sandbox, admin: &Client) -> Result<()> {
+pub(crate) async fn bind_rflush_role(sb: &Sandbox, admin: &Client) -> Result<()> {
     let role = printed_role("kubectl-rflush", &sb.namespace)?;
     bind_role(sb, admin, &role, User::Rflush).await
 }
 
 /// The cache types of the default config (`list -o json`) with the count seeded for each.
-fn seeded_types(sb: &Sandbox) -> Result<Vec<(String, String, u64)>> {
+pub(crate) fn seeded_types(sb: &Sandbox) -> Result<Vec<(String, String, u64)>> {
     let seed = sb.seed()?;
     let out = plugin("kubectl-rflush")
         .args(["list", "-o", "json"])
@@ -105,13 +111,13 @@ fn seeded_types(sb: &Sandbox) -> Result<Vec<(String, String, u64)>> {
 // Our own view of Redis (the oracle): kube-rs port-forward + the redis crate, as the admin.
 
 /// A connection to `redis-0:6379` through a port-forward the test opens itself.
-struct PodRedis {
-    conn: MultiplexedConnection,
+pub(crate) struct PodRedis {
+    pub(crate) conn: MultiplexedConnection,
     _forwarder: Portforwarder,
 }
 
 impl PodRedis {
-    async fn open(admin: &Client, ns: &str) -> Result<Self> {
+    pub(crate) async fn open(admin: &Client, ns: &str) -> Result<Self> {
         let pods: Api<Pod> = Api::namespaced(admin.clone(), ns);
         let mut forwarder = pods.portforward("redis-0", &[6379]).await?;
         let stream = forwarder
@@ -335,10 +341,10 @@ fn same_as_snapshot(before: &Snapshot, after: &Snapshot) -> Result<()> {
 
 /// Runs the plugin to delete everything under `pattern` when dropped (the test failed half-way),
 /// as the admin through the port-forward, or by URL for the cluster.
-struct Cleanup {
-    sb: Sandbox,
-    pattern: String,
-    url: Option<String>,
+pub(crate) struct Cleanup {
+    pub(crate) sb: Sandbox,
+    pub(crate) pattern: String,
+    pub(crate) url: Option<String>,
 }
 
 impl Drop for Cleanup {
