@@ -631,6 +631,22 @@ async fn debugpod_node_session_runs_in_the_hosts_namespaces_and_names_a_namespac
         section(&sys, "init")
     );
     assert!(section(&sys, "processes").contains("kubelet"), "{sys}");
+    // `exec NODE network` looks at the host's network namespace: the node's InternalIP (the
+    // sandbox's bridge address, which no pod has) and the kubelet's API port listening.
+    let node_ip = node
+        .status
+        .as_ref()
+        .and_then(|s| s.addresses.as_ref())
+        .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
+        .map(|a| a.address.clone())
+        .context("the node's InternalIP")?;
+    let out = user.run(&f, &f.ns, &["exec", &node_name, "network", "-o", "json"])?;
+    let net: Value = serde_json::from_str(&ok(&out)?).with_context(|| stderr(&out))?;
+    assert!(
+        section(&net, "addresses").contains(&format!("inet {node_ip}/")),
+        "{net}"
+    );
+    assert!(section(&net, "listening").contains("kubelet"), "{net}");
     // `exec NODE -- CMD` runs in the host's mount namespace: the host's own os-release (the
     // debug image has none).
     let out = user.run(
