@@ -562,3 +562,66 @@ fn bad_watch_and_analyze_input_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("hint:"));
 }
+
+/// Splits a POSIX shell command line of plain words and '...' quoted parts (what the plugin's
+/// hints print).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut started) = (false, false);
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                started = true;
+            }
+            ' ' if !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            _ => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+/// The `stats --watch` command `flush` prints afterwards runs, for a type and for `-p`.
+#[test]
+fn the_watch_command_flush_prints_works() {
+    let redis = RedisServer::start(&[]);
+    seed(&mut redis.conn());
+    for (flush, pattern, left) in [
+        (&["flush", "market-data"][..], "market:data:*", 0),
+        (&["flush", "-p", "legacy:feed:*"], "legacy:feed:*", 0),
+    ] {
+        let out = rflush(
+            &redis.url(),
+            &[flush, &["--yes", "--no-backup", "--no-pacing"]].concat(),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let hint = stderr
+            .lines()
+            .find_map(|l| l.split_once(": kubectl rflush ").map(|(_, cmd)| cmd))
+            .unwrap_or_else(|| panic!("no watch command in {stderr}"));
+        let mut args = shell_words(hint);
+        assert_eq!(&args[..2], ["stats", "--watch"], "{hint}");
+        args.extend(["--count", "1", "--interval", "200ms", "-o", "json"].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = rflush(&redis.url(), &args);
+        assert!(out.status.success(), "{hint}: {}", text(&out));
+        let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let row = &line["cache_types"][0];
+        assert_eq!(row["pattern"], pattern, "{line}");
+        assert_eq!(row["keys"], left, "{line}");
+        assert_eq!(line["cache_types"].as_array().unwrap().len(), 1, "{line}");
+    }
+}
