@@ -185,6 +185,11 @@ fn mutated_certificates_reach_the_x509_parser_and_never_verify() {
                 apply(&mut der, e);
             }
             let text = pem::encode("CERTIFICATE", &der);
+            if der.is_empty() {
+                // A cut at 0 leaves an empty block: nothing for X.509 to parse, so the PEM
+                // layer rightly reports no certificate. Not a case of this property.
+                return Ok(());
+            }
             cases.set(cases.get() + 1);
             // The PEM layer hands the block on: this input reached X.509 parsing.
             if pem::parse(text.as_bytes()).certificates().count() == 1 {
