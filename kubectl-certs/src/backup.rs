@@ -14,7 +14,7 @@ use shared::config::Config;
 
 use crate::findings::parse_certs;
 use crate::inspect::{fingerprint, rfc3339};
-use crate::model::{Entry, Source};
+use crate::model::{Entry, Manager};
 use crate::vault;
 
 /// The manifest's file name.
@@ -187,7 +187,7 @@ async fn write_files(
             sha256: hex_sha(yaml.as_bytes()),
         });
     }
-    if entry.source == Source::Vault && !config.vault.kv_mount.is_empty() && vault::configured() {
+    if entry.manager == Manager::Vault && !config.vault.kv_mount.is_empty() && vault::configured() {
         let client = vault::VaultClient::from_env()?;
         let path = vault::kv_path(
             &config.vault.kv_prefix,

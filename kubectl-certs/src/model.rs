@@ -171,25 +171,82 @@ impl CertificateView {
     }
 }
 
-/// Where a certificate comes from.
+/// What issues and renews a certificate (the `issuer/method` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Source {
+pub enum Manager {
     /// A cert-manager Certificate.
     CertManager,
     /// Issued from Vault/OpenBao (per the config).
     Vault,
-    /// A TLS Secret nothing manages.
-    Secret,
+    /// Nothing manages it (a TLS Secret made by hand, a webhook's caBundle, ...).
+    Unmanaged,
 }
 
-impl Source {
+impl Manager {
     /// Text for tables.
     pub fn as_str(self) -> &'static str {
         match self {
-            Source::CertManager => "cert-manager",
-            Source::Vault => "vault",
-            Source::Secret => "secret",
+            Manager::CertManager => "cert-manager",
+            Manager::Vault => "vault",
+            Manager::Unmanaged => "secret",
+        }
+    }
+}
+
+/// Where in the cluster (or the kubeconfig) a certificate was found: the SOURCE column of
+/// `list` and `check`, and what `--source` filters on.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, clap::ValueEnum,
+)]
+pub enum Origin {
+    /// A cert-manager Certificate (and the Secret it writes).
+    #[serde(rename = "certificate")]
+    #[value(name = "certificate")]
+    Certificate,
+    /// A `kubernetes.io/tls` Secret no Certificate claims (or, with `--include-opaque`, an
+    /// Opaque Secret holding PEM certificates).
+    #[serde(rename = "secret")]
+    #[value(name = "secret")]
+    Secret,
+    /// The caBundle of a Validating/MutatingWebhookConfiguration's webhook.
+    #[serde(rename = "webhook")]
+    #[value(name = "webhook")]
+    Webhook,
+    /// The caBundle of an APIService.
+    #[serde(rename = "apiservice")]
+    #[value(name = "apiservice")]
+    ApiService,
+    /// The caBundle of a CustomResourceDefinition's conversion webhook.
+    #[serde(rename = "crd-conversion")]
+    #[value(name = "crd-conversion")]
+    CrdConversion,
+    /// A Secret named by an Ingress's `spec.tls[].secretName`.
+    #[serde(rename = "ingress")]
+    #[value(name = "ingress")]
+    Ingress,
+    /// The API server's serving certificate (a TLS handshake to the kubeconfig's server).
+    #[serde(rename = "apiserver")]
+    #[value(name = "apiserver")]
+    ApiServer,
+    /// The kubeconfig user's client certificate (`client-certificate-data`).
+    #[serde(rename = "kubeconfig")]
+    #[value(name = "kubeconfig")]
+    Kubeconfig,
+}
+
+impl Origin {
+    /// Text for tables (the same word as in JSON and `--source`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Certificate => "certificate",
+            Origin::Secret => "secret",
+            Origin::Webhook => "webhook",
+            Origin::ApiService => "apiservice",
+            Origin::CrdConversion => "crd-conversion",
+            Origin::Ingress => "ingress",
+            Origin::ApiServer => "apiserver",
+            Origin::Kubeconfig => "kubeconfig",
         }
     }
 }
@@ -205,8 +262,10 @@ pub struct Entry {
     pub secret_name: String,
     /// The config's name for it, if it has one.
     pub config_name: Option<String>,
-    /// Where it comes from.
-    pub source: Source,
+    /// What issues it.
+    pub manager: Manager,
+    /// Where it was found (the SOURCE column).
+    pub origin: Origin,
     /// The Certificate, if any.
     pub certificate: Option<CertificateView>,
     /// The Secret, if it exists.
@@ -248,7 +307,7 @@ impl Entry {
 
     /// Issuer/method text.
     pub fn issuer_text(&self) -> String {
-        match (&self.certificate, self.source) {
+        match (&self.certificate, self.manager) {
             (Some(c), _) => c.issuer.clone(),
             (None, s) => s.as_str().to_string(),
         }
@@ -411,7 +470,8 @@ pub fn entries(
             name: c.name.clone(),
             secret_name: c.secret_name.clone(),
             config_name: config_for(&c.namespace, &c.secret_name).map(|e| e.name.clone()),
-            source: Source::CertManager,
+            manager: Manager::CertManager,
+            origin: Origin::Certificate,
             certificate: Some(c.clone()),
             secret: secrets.get(&key).map(|s| (*s).clone()),
         });
@@ -421,16 +481,17 @@ pub fn entries(
             continue;
         }
         let cfg = config_for(ns, name);
-        let source = match cfg.map(|c| c.method) {
-            Some(IssueMethod::Vault) => Source::Vault,
-            _ => Source::Secret,
+        let manager = match cfg.map(|c| c.method) {
+            Some(IssueMethod::Vault) => Manager::Vault,
+            _ => Manager::Unmanaged,
         };
         out.push(Entry {
             namespace: ns.clone(),
             name: name.clone(),
             secret_name: name.clone(),
             config_name: cfg.map(|c| c.name.clone()),
-            source,
+            manager,
+            origin: Origin::Secret,
             certificate: None,
             secret: Some((*s).clone()),
         });
@@ -452,10 +513,15 @@ pub fn entries(
                 name: c.name.clone(),
                 secret_name: c.secret_name.clone(),
                 config_name: Some(c.name.clone()),
-                source: if c.method == IssueMethod::Vault {
-                    Source::Vault
+                manager: if c.method == IssueMethod::Vault {
+                    Manager::Vault
                 } else {
-                    Source::CertManager
+                    Manager::CertManager
+                },
+                origin: if c.method == IssueMethod::Vault {
+                    Origin::Secret
+                } else {
+                    Origin::Certificate
                 },
                 certificate: None,
                 secret: None,
@@ -533,7 +599,8 @@ pub async fn resolve(
                     name: name.clone(),
                     secret_name: name.clone(),
                     config_name: None,
-                    source: Source::Secret,
+                    manager: Manager::Unmanaged,
+                    origin: Origin::Secret,
                     certificate: None,
                     secret: Some(s),
                 });

@@ -21,6 +21,11 @@ use crate::served;
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
+    /// The kubeconfig context it was read through (set when several contexts are checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Where it was found: `certificate`, `secret`, `webhook`, `apiservice`, ...
+    pub source: model::Origin,
     /// Namespace.
     pub namespace: String,
     /// Name.
@@ -43,6 +48,8 @@ impl Verdict {
     /// The verdict on `entry` from its evaluation.
     pub fn of(entry: &Entry, analysis: Analysis, now: i64) -> Self {
         Verdict {
+            context: None,
+            source: entry.origin,
             namespace: entry.namespace.clone(),
             name: entry.name.clone(),
             secret: entry.secret_name.clone(),
@@ -200,6 +207,7 @@ pub async fn run(
             let mut table = Table::new([
                 "namespace",
                 "name",
+                "source",
                 "status",
                 "days left",
                 "not after",
@@ -209,6 +217,7 @@ pub async fn run(
                 table.push([
                     v.namespace.clone(),
                     v.name.clone(),
+                    v.source.as_str().to_string(),
                     paint(Stream::Stdout, v.status.tone(), v.status.label()),
                     v.days_left
                         .map(|d| d.to_string())

@@ -19,6 +19,11 @@ use crate::model::{self, Entry};
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRow {
+    /// The kubeconfig context it was read through (set when several contexts are listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Where it was found: `certificate`, `secret`, `webhook`, `apiservice`, ...
+    pub source: model::Origin,
     /// Namespace.
     pub namespace: String,
     /// Certificate (or Secret) name.
@@ -28,8 +33,8 @@ pub struct ListRow {
     pub config_name: Option<String>,
     /// Secret name.
     pub secret: String,
-    /// `cert-manager`, `vault` or `secret`.
-    pub source: model::Source,
+    /// What issues it: `cert-manager`, `vault` or `unmanaged`.
+    pub managed_by: model::Manager,
     /// Issuer (`Issuer/x`) or method.
     pub issuer: String,
     /// Ready condition (`True`, `False (Reason)`), or `-` without a Certificate; `Missing`
@@ -64,11 +69,13 @@ pub struct ListRow {
 pub fn row(e: &Entry, thresholds: Thresholds, now: i64) -> ListRow {
     let analysis = evaluate(e, &[], thresholds, now);
     let mut r = ListRow {
+        context: None,
+        source: e.origin,
         namespace: e.namespace.clone(),
         name: e.name.clone(),
         config_name: e.config_name.clone(),
         secret: e.secret_name.clone(),
-        source: e.source,
+        managed_by: e.manager,
         issuer: e.issuer_text(),
         ready: e
             .certificate
@@ -144,6 +151,7 @@ impl Printable for ListRow {
         let mut h = vec![
             "namespace",
             "name",
+            "source",
             "secret",
             "issuer/method",
             "ready",
@@ -166,6 +174,7 @@ impl Printable for ListRow {
         let mut r = vec![
             self.namespace.clone(),
             self.name.clone(),
+            self.source.as_str().to_string(),
             self.secret.clone(),
             self.issuer.clone(),
             ready,

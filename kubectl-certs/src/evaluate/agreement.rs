@@ -19,7 +19,7 @@ use time::{Duration as T, OffsetDateTime};
 use super::*;
 use crate::commands::check::Verdict;
 use crate::commands::list;
-use crate::model::{CertificateView, Source};
+use crate::model::{CertificateView, Manager, Origin};
 
 const FIXTURE_CA: &str = include_str!("../../testdata/fixture-ca.crt");
 const RSA1024_CRT: &str = include_str!("../../testdata/rsa1024.crt");
@@ -137,7 +137,8 @@ fn plain(name: &str, crt: &str, key: &str, ca: Option<&str>) -> Entry {
         name: name.into(),
         secret_name: name.into(),
         config_name: None,
-        source: Source::Secret,
+        manager: Manager::Unmanaged,
+        origin: Origin::Secret,
         certificate: None,
         secret: Some(secret(name, &data)),
     }
@@ -173,7 +174,8 @@ fn managed(
         name: name.into(),
         secret_name: name.into(),
         config_name: None,
-        source: Source::CertManager,
+        manager: Manager::CertManager,
+        origin: Origin::Certificate,
         certificate: Some(CertificateView::from_object(obj)),
         secret: Some(secret(
             name,

@@ -5,7 +5,7 @@ use shared::config::{Config, IssueMethod};
 use shared::output::Table;
 
 use crate::cli::{Method, RotateArgs};
-use crate::model::{Entry, Source};
+use crate::model::{Entry, Manager};
 use crate::restart::Workload;
 use crate::rotation::{Outcome, RotationReport, Snapshot, WorkloadResult};
 
@@ -45,7 +45,9 @@ pub fn plan_for(entry: &Entry, method: Method, config: &Config) -> Result<Plan, 
         Method::CertManager => Ok(Plan::CertManager),
         Method::Vault => Ok(Plan::Vault),
         Method::Auto if entry.certificate.is_some() => Ok(Plan::CertManager),
-        Method::Auto if configured == Some(IssueMethod::Vault) || entry.source == Source::Vault => {
+        Method::Auto
+            if configured == Some(IssueMethod::Vault) || entry.manager == Manager::Vault =>
+        {
             Ok(Plan::Vault)
         }
         Method::Auto => Err(shared::Error::invalid(
@@ -107,7 +109,7 @@ pub fn plans(
         if e.certificate.is_none()
             && args.method == Method::Auto
             && bulk
-            && e.source == Source::Secret
+            && e.manager == Manager::Unmanaged
         {
             continue;
         }
