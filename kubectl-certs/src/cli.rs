@@ -109,9 +109,31 @@ pub struct CheckArgs {
     /// Extra trusted CA certificates (PEM) to verify chains against, besides ca.crt.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Output format (a table, or json/yaml).
-    #[command(flatten)]
-    pub output: SummaryOutputArgs,
+    /// Output format for scripts and monitoring [default: a table for people].
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t = CheckFormat::Text,
+        hide_default_value = true
+    )]
+    pub output: CheckFormat,
+}
+
+/// What `check -o` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum CheckFormat {
+    /// A table of verdicts and a summary line, for people (the default; `table` is an alias).
+    #[default]
+    #[value(alias = "table", hide = true)]
+    Text,
+    /// JSON, for scripts.
+    Json,
+    /// YAML, for scripts.
+    Yaml,
+    /// Prometheus text exposition format, for node_exporter's textfile collector or a Pushgateway.
+    Prometheus,
 }
 
 /// `validate`.

@@ -225,9 +225,12 @@ impl CertInfo {
 
     /// The subject's CN, if any.
     pub fn common_name(&self) -> Option<&str> {
-        self.subject
-            .split(", ")
-            .find_map(|part| part.strip_prefix("CN="))
+        first_cn(&self.subject)
+    }
+
+    /// The issuer's CN, if any.
+    pub fn issuer_common_name(&self) -> Option<&str> {
+        first_cn(&self.issuer)
     }
 
     /// Lifetime in seconds.
@@ -243,6 +246,11 @@ impl CertInfo {
         all.extend(self.emails.iter().cloned());
         all
     }
+}
+
+/// The first `CN=` attribute of an RFC 4514 DN string.
+fn first_cn(dn: &str) -> Option<&str> {
+    dn.split(", ").find_map(|part| part.strip_prefix("CN="))
 }
 
 /// True when `name` is covered by the SAN `pattern` (`*.example.com` covers one label).

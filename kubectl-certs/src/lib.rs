@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod keys;
 pub mod model;
 pub mod pem;
+pub mod prometheus;
 pub mod restart;
 pub mod rotation;
 pub mod served;

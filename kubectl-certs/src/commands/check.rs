@@ -5,11 +5,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use serde::Serialize;
 use shared::color::{Stream, paint};
-use shared::output::{Table, print_structured, write_str};
+use shared::output::{OutputFormat, Table, print_structured, write_str};
 
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, CheckFormat};
 use crate::evaluate::evaluate;
 use crate::findings::Analysis;
 use crate::findings::{Finding, Severity, Thresholds};
@@ -32,6 +33,8 @@ pub struct Verdict {
     pub name: String,
     /// Secret name.
     pub secret: String,
+    /// Issuer (`Issuer/x`) or method, as `list` shows it.
+    pub issuer: String,
     /// The worst severity.
     pub status: Severity,
     /// Whole days left, if the leaf could be read.
@@ -42,6 +45,22 @@ pub struct Verdict {
     pub not_after: Option<String>,
     /// Every finding.
     pub findings: Vec<Finding>,
+    /// The leaf's validity window and names, for metrics.
+    #[serde(skip)]
+    pub leaf: Option<LeafFacts>,
+}
+
+/// What metrics need of the leaf beyond the verdict.
+#[derive(Debug, Clone, Default)]
+pub struct LeafFacts {
+    /// notBefore, unix seconds.
+    pub not_before: i64,
+    /// notAfter, unix seconds.
+    pub not_after: i64,
+    /// The subject's CN (empty without one).
+    pub subject_cn: String,
+    /// The issuer's CN (empty without one).
+    pub issuer_cn: String,
 }
 
 impl Verdict {
@@ -53,9 +72,16 @@ impl Verdict {
             namespace: entry.namespace.clone(),
             name: entry.name.clone(),
             secret: entry.secret_name.clone(),
+            issuer: entry.issuer_text(),
             status: analysis.worst(),
             days_left: analysis.leaf.as_ref().map(|l| l.days_left(now)),
             not_after: analysis.leaf.as_ref().map(|l| rfc3339(l.not_after)),
+            leaf: analysis.leaf.as_ref().map(|l| LeafFacts {
+                not_before: l.not_before,
+                not_after: l.not_after,
+                subject_cn: l.common_name().unwrap_or_default().to_string(),
+                issuer_cn: l.issuer_common_name().unwrap_or_default().to_string(),
+            }),
             findings: analysis.findings,
         }
     }
@@ -193,17 +219,28 @@ pub async fn run(
         .map(|v| v.status)
         .max()
         .unwrap_or(Severity::Ok);
-    match args.output.output {
-        f if f.is_structured() => {
+    match args.output {
+        CheckFormat::Json | CheckFormat::Yaml => {
             let report = Report {
                 api_version: shared::output::LIST_API_VERSION,
                 kind: "CheckReport",
                 summary: &summary,
                 items: &verdicts,
             };
-            print_structured(out, f, &report)?;
+            let format = if args.output == CheckFormat::Json {
+                OutputFormat::Json
+            } else {
+                OutputFormat::Yaml
+            };
+            print_structured(out, format, &report)?;
         }
-        _ => {
+        CheckFormat::Prometheus => {
+            let context = conn.kubeconfig.context.as_deref().unwrap_or_default();
+            let text = crate::prometheus::render(&verdicts, context, now)
+                .context("rendering the verdicts as Prometheus text")?;
+            write_str(out, &text)?;
+        }
+        CheckFormat::Text => {
             let mut table = Table::new([
                 "namespace",
                 "name",
