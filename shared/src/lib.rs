@@ -10,7 +10,8 @@
 //! - [`error`] and [`exit`]: the error type, hints, exit codes and the binaries' edge,
 //! - [`duration`] and [`suggest`]: small parsers and "did you mean" helpers,
 //! - [`portforward`]: reaching a pod's port through the Kubernetes API,
-//! - [`rbac`]: printing the minimal Roles each command needs.
+//! - [`rbac`]: printing the minimal Roles each command needs,
+//! - [`paging`]: LISTs read in pages (`--chunk-size`), relisting once on an expired token.
 
 // Linux and macOS only (std::os::unix, SIGWINCH): one clear message instead of errors deep
 // inside the plugins. The release platforms are listed in xtask/src/dist.rs.
@@ -27,6 +28,7 @@ pub mod error;
 pub mod exit;
 pub mod kube_client;
 pub mod output;
+pub mod paging;
 pub mod portforward;
 pub mod prompt;
 pub mod rbac;
