@@ -1,6 +1,7 @@
 //! Integration and end-to-end tests of kubectl-ops, and the helpers they share.
 
 pub mod bins;
+pub mod certs;
 pub mod fixtures;
 pub mod sandbox;
 

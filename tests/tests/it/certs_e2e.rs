@@ -17,15 +17,12 @@ use kube::Client;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
+use kubectl_ops_tests::certs::{make_ca, make_intermediate, make_leaf, now};
 use kubectl_ops_tests::fixtures::{
     TestNamespace, bind_role, printed_role, role_without, wait_until_allowed,
 };
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User, eventually};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use serde_json::{Value, json};
 use time::{Duration as T, OffsetDateTime};
 
@@ -334,64 +331,6 @@ fn only_file(dir: &Path, prefix: &str) -> Result<PathBuf> {
 }
 
 // ---- crafted certificates (rcgen) ----
-
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
-fn make_ca(name: &str) -> Ca {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.not_before = now() - T::days(1);
-    p.not_after = now() + T::days(3650);
-    let key = KeyPair::generate().unwrap();
-    let pem = p.self_signed(&key).unwrap().pem();
-    Ca {
-        issuer: Issuer::new(p, key),
-        pem,
-    }
-}
-
-/// An intermediate CA signed by `root`.
-fn make_intermediate(root: &Ca, name: &str) -> Ca {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.not_before = now() - T::days(1);
-    p.not_after = now() + T::days(1000);
-    let key = KeyPair::generate().unwrap();
-    let pem = p.signed_by(&key, &root.issuer).unwrap().pem();
-    Ca {
-        issuer: Issuer::new(p, key),
-        pem,
-    }
-}
-
-fn make_leaf(ca: &Ca, sans: &[&str], from: OffsetDateTime, to: OffsetDateTime) -> (String, String) {
-    let mut p =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, sans[0]);
-    p.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    p.not_before = from;
-    p.not_after = to;
-    let key = KeyPair::generate().unwrap();
-    (
-        p.signed_by(&key, &ca.issuer).unwrap().pem(),
-        key.serialize_pem(),
-    )
-}
 
 const TLS: &str = "kubernetes.io/tls";
 
@@ -1411,6 +1350,161 @@ async fn certs_rotate_says_the_secret_is_not_restored_when_the_restore_fails() -
     ensure!(
         f.secrets().get("web-tls").await?.data == before.data,
         "the recovery command did not restore the original"
+    );
+    Ok(())
+}
+
+/// Parses Prometheus text with the reference parser (Python prometheus-client, installed by the
+/// sandbox harness): `[{name, type, samples: [{name, labels, value}]}]`.
+fn parse_exposition(sb: &Sandbox, text: &[u8]) -> Result<Vec<Value>> {
+    use std::io::Write as _;
+    let python = sb
+        .vars
+        .get("SANDBOX_PYTHON")
+        .context("the sandbox env file has no SANDBOX_PYTHON: re-run tests/sandbox/sandbox up")?;
+    let script = "import sys, json\n\
+        from prometheus_client.parser import text_string_to_metric_families\n\
+        print(json.dumps([{'name': f.name, 'type': f.type, 'samples': [\n\
+            {'name': s.name, 'labels': s.labels, 'value': s.value} for s in f.samples]}\n\
+            for f in text_string_to_metric_families(sys.stdin.read())]))\n";
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child.stdin.take().context("stdin")?.write_all(text)?;
+    let out = child.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "prometheus_client rejected the exposition:\n{}\n--- input ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(text)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The value of the one sample of `family` whose `name` label is `name`.
+fn sample(families: &[Value], family: &str, name: &str) -> Option<(f64, Value)> {
+    let f = families.iter().find(|f| f["name"] == family)?;
+    let mut hits = f["samples"]
+        .as_array()?
+        .iter()
+        .filter(|s| s["labels"]["name"] == name);
+    let s = hits.next()?;
+    assert!(hits.next().is_none(), "{family}: two samples for {name}");
+    Some((s["value"].as_f64()?, s["labels"].clone()))
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn certs_check_prometheus_output_parses_and_agrees_with_json() -> Result<()> {
+    let f = Fixture::new("prom").await?;
+    let ca = make_ca("Prometheus CA");
+    let day = T::days(1);
+    let leaves = [
+        ("healthy", now() - day, now() + T::days(200)),
+        ("soon", now() - day, now() + T::days(3)),
+        ("expired", now() - T::days(30), now() - day),
+    ];
+    for (name, from, to) in leaves {
+        let host = format!("{name}.example");
+        let (crt, key) = make_leaf(&ca, &[&host], from, to);
+        f.put_secret(
+            name,
+            TLS,
+            &[
+                ("tls.crt", crt.as_bytes()),
+                ("tls.key", key.as_bytes()),
+                ("ca.crt", ca.pem.as_bytes()),
+            ],
+        )
+        .await?;
+    }
+    f.write_config(&[json!({"name": "gone", "secret_name": "gone-tls", "method": "cert-manager", "namespace": f.ns})])?;
+
+    let prom = f.certs(&["check", "-o", "prometheus"], &[])?;
+    ensure!(
+        prom.status.code() == Some(4),
+        "check -o prometheus exit {:?} (critical certificates present)\n{}",
+        prom.status.code(),
+        text(&prom)
+    );
+    let families = parse_exposition(&f.sb, &prom.stdout)?;
+    for family in [
+        "x509_cert_not_after",
+        "x509_cert_not_before",
+        "x509_cert_expired",
+        "x509_cert_status",
+        "x509_cert_check_status",
+        "x509_read_errors",
+    ] {
+        let found = families.iter().find(|f| f["name"] == family);
+        ensure!(
+            found.is_some_and(|f| f["type"] == "gauge"),
+            "no gauge family {family} in {families:?}"
+        );
+    }
+
+    // Every certificate check -o json grades appears with the same status and window.
+    let (report, code) = graded(&f.certs(&["check", "-o", "json"], &[])?, "check")?;
+    ensure!(code == Some(4), "check -o json exit {code:?}");
+    let items = items_by_name(&report)?;
+    ensure!(items.len() == 4, "expected 4 certificates, got {items:?}");
+    let mut unreadable = 0;
+    for (name, item) in &items {
+        let status = item["status"].as_str().context("status")?;
+        let exit = match status {
+            "ok" | "info" => 0.0,
+            "warning" => 3.0,
+            "critical" => 4.0,
+            _ => 5.0,
+        };
+        let (value, labels) = sample(&families, "x509_cert_status", name)
+            .with_context(|| format!("no x509_cert_status for {name}"))?;
+        ensure!(value == exit, "{name}: status {value} in metrics, {status} in JSON");
+        ensure!(labels["namespace"] == f.ns.as_str(), "{name}: labels {labels}");
+        ensure!(labels["context"] == CONTEXT, "{name}: labels {labels}");
+        ensure!(labels["source"] == item["source"], "{name}: labels {labels}");
+        match item["notAfter"].as_str() {
+            Some(not_after) => {
+                let epoch = OffsetDateTime::parse(
+                    not_after,
+                    &time::format_description::well_known::Rfc3339,
+                )?
+                .unix_timestamp() as f64;
+                let (metric, _) = sample(&families, "x509_cert_not_after", name)
+                    .with_context(|| format!("no x509_cert_not_after for {name}"))?;
+                ensure!(metric == epoch, "{name}: not_after {metric} vs {epoch}");
+                let (expired, _) = sample(&families, "x509_cert_expired", name)
+                    .with_context(|| format!("no x509_cert_expired for {name}"))?;
+                ensure!(
+                    (expired == 1.0) == (*name == "expired"),
+                    "{name}: expired = {expired}"
+                );
+                ensure!(
+                    labels["subject_CN"] == format!("{name}.example").as_str(),
+                    "{name}: labels {labels}"
+                );
+            }
+            None => {
+                unreadable += 1;
+                ensure!(
+                    sample(&families, "x509_cert_not_after", name).is_none(),
+                    "{name} has no certificate but a not_after sample"
+                );
+            }
+        }
+    }
+    ensure!(unreadable == 1, "only gone-tls is unreadable, got {unreadable}");
+    let errors = families
+        .iter()
+        .find(|f| f["name"] == "x509_read_errors")
+        .and_then(|f| f["samples"].as_array().cloned())
+        .unwrap_or_default();
+    ensure!(
+        errors.len() == 1 && errors[0]["value"].as_f64() == Some(1.0),
+        "x509_read_errors: {errors:?}"
     );
     Ok(())
 }
