@@ -10,6 +10,7 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 use shared::Error;
 
+use super::next_steps::{self, Step};
 use super::{Ctx, launch};
 use crate::admission::Rejection;
 use crate::cli::{Mode, ResultFormat, SessionArgs};
@@ -253,7 +254,7 @@ pub async fn run(
                 session.expires_at.as_deref().unwrap_or("?")
             )?;
             for c in &crashes {
-                writeln!(out, "  target:     {}", c.describe())?;
+                next_steps::labelled(out, 12, "target", &c.describe())?;
             }
             if let Some(c) = crashes.iter().find(|c| c.container == session.container)
                 && let Some(text) = previous_logs(&ctx.pods(), &target.name, &c.container, 5).await
@@ -267,36 +268,28 @@ pub async fn run(
                     writeln!(out, "    {line}")?;
                 }
             }
-            match &session.entrypoint {
-                Some(e) => writeln!(
-                    out,
-                    "  entrypoint: {}  (run it by hand in the shell: eval \"$DEBUGPOD_ENTRYPOINT\")",
+            let entrypoint = match &session.entrypoint {
+                Some(e) => format!(
+                    "{}  (run it by hand in the shell: eval \"$DEBUGPOD_ENTRYPOINT\")",
                     one_line(e, 100)
-                )?,
-                None => writeln!(
-                    out,
-                    "  entrypoint: the image's own (the spec sets no command); see the image's ENTRYPOINT/CMD"
-                )?,
-            }
-            writeln!(
+                ),
+                None => {
+                    "the image's own (the spec sets no command); see the image's ENTRYPOINT/CMD"
+                        .into()
+                }
+            };
+            next_steps::labelled(out, 12, "entrypoint", &entrypoint)?;
+            next_steps::print(
                 out,
-                "  shell:      kubectl debugpod shell {} -n {ns}",
-                session.id
-            )?;
-            writeln!(
-                out,
-                "  system:     kubectl debugpod exec {} system -n {ns}",
-                session.id
-            )?;
-            writeln!(
-                out,
-                "  report:     kubectl debugpod report {} -n {ns}",
-                session.id
-            )?;
-            writeln!(
-                out,
-                "  delete:     kubectl debugpod cleanup {} -n {ns}",
-                session.id
+                12,
+                &session.id,
+                ns,
+                &[
+                    Step::new("shell", "shell"),
+                    Step::exec("system", "system"),
+                    Step::new("report", "report"),
+                    Step::new("delete", "cleanup"),
+                ],
             )?;
         }
     }

@@ -8,6 +8,7 @@ use kube::api::PostParams;
 use shared::Error;
 use shared::prompt::Answer;
 
+use super::next_steps::{self, Step};
 use super::{Ctx, delete_session};
 use crate::admission::{self, Rejection};
 use crate::cli::{Mode, ResultFormat, SessionArgs};
@@ -79,20 +80,16 @@ pub async fn run(
                 session.profile.map(|p| p.name()).unwrap_or("?"),
                 session.expires_at.as_deref().unwrap_or("?")
             )?;
-            writeln!(
+            next_steps::print(
                 out,
-                "  shell:    kubectl debugpod shell {} -n {ns}",
-                session.id
-            )?;
-            writeln!(
-                out,
-                "  network:  kubectl debugpod exec {} network -n {ns}",
-                session.id
-            )?;
-            writeln!(
-                out,
-                "  delete:   kubectl debugpod cleanup {} -n {ns}",
-                session.id
+                10,
+                &session.id,
+                ns,
+                &[
+                    Step::new("shell", "shell"),
+                    Step::exec("network", "network"),
+                    Step::new("delete", "cleanup"),
+                ],
             )?;
         }
     }

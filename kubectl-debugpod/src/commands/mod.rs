@@ -8,6 +8,7 @@ pub mod create;
 pub mod exec;
 pub mod launch;
 pub mod list;
+pub mod next_steps;
 pub mod node;
 pub mod rbac;
 pub mod report;

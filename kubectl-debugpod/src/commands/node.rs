@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use shared::Error;
 
+use super::next_steps::{self, Step};
 use super::{Acquired, Ctx, launch};
 use crate::admission::{self, Rejection};
 use crate::cli::{ResultFormat, SessionArgs};
@@ -202,30 +203,22 @@ pub async fn run(
                 session.node,
                 session.expires_at.as_deref().unwrap_or("?")
             )?;
-            writeln!(
+            let shell_note = if session.enter_host {
+                "nsenter -t 1 -m -u -i -n: the node's own shell and files"
+            } else {
+                "the debug image's shell; the node's files at /host"
+            };
+            next_steps::print(
                 out,
-                "  shell:    kubectl debugpod shell {} -n {ns}   ({})",
-                session.id,
-                if session.enter_host {
-                    "nsenter -t 1 -m -u -i -n: the node's own shell and files"
-                } else {
-                    "the debug image's shell; the node's files at /host"
-                }
-            )?;
-            writeln!(
-                out,
-                "  system:   kubectl debugpod exec {} system -n {ns}",
-                session.id
-            )?;
-            writeln!(
-                out,
-                "  network:  kubectl debugpod exec {} network -n {ns}",
-                session.id
-            )?;
-            writeln!(
-                out,
-                "  delete:   kubectl debugpod cleanup {} -n {ns}",
-                session.id
+                10,
+                &session.id,
+                ns,
+                &[
+                    Step::new("shell", "shell").with_note(shell_note),
+                    Step::exec("system", "system"),
+                    Step::exec("network", "network"),
+                    Step::new("delete", "cleanup"),
+                ],
             )?;
         }
     }
