@@ -311,6 +311,30 @@ async fn secret_password(client: &kube::Client, namespace: &str, spec: &str) -> 
     String::from_utf8(value.0.clone()).context("the Redis password in the Secret is not UTF-8")
 }
 
+/// The Redis URL in use (`--redis-url`, `REDIS_URL`, the config's `redis.url`) and where it
+/// came from; `None` for the port-forward to the in-cluster target.
+fn url_in_use(args: &RedisArgs, loaded: &LoadedConfig) -> Option<(String, &'static str)> {
+    let url = args
+        .redis_url
+        .clone()
+        .or_else(|| loaded.config.redis.url.clone())
+        .filter(|u| !u.is_empty())?;
+    let source = match args.redis_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(u) if std::env::var("REDIS_URL").ok().as_deref() == Some(u) => "REDIS_URL",
+        Some(_) => "--redis-url",
+        None => "the config's redis.url",
+    };
+    Some((url, source))
+}
+
+/// Checks the connection flags against the way Redis is reached (see [`crate::unused_flags`]),
+/// before anything connects: with a URL, `--context` (one or several) is a usage error.
+pub fn check_flags(global: &GlobalArgs, args: &RedisArgs, loaded: &LoadedConfig) -> Result<()> {
+    let url = url_in_use(args, loaded);
+    crate::unused_flags::check(global, args, url.as_ref().map(|(_, source)| *source))?;
+    Ok(())
+}
+
 /// Connects as the flags and config say, discovering cluster primaries or the Sentinel master.
 /// `write` refuses replicas.
 pub async fn connect(
@@ -319,21 +343,21 @@ pub async fn connect(
     loaded: &LoadedConfig,
     write: bool,
 ) -> Result<Redis> {
+    connect_with(global, args, loaded, write, None).await
+}
+
+/// [`connect`], port-forwarding through `kube` when given (one context of a fleet) instead of
+/// connecting to the context the flags name.
+pub async fn connect_with(
+    global: &GlobalArgs,
+    args: &RedisArgs,
+    loaded: &LoadedConfig,
+    write: bool,
+    kube: Option<shared::cluster::Connection>,
+) -> Result<Redis> {
+    check_flags(global, args, loaded)?;
     let cfg = &loaded.config.redis;
-    let url = args
-        .redis_url
-        .clone()
-        .or_else(|| cfg.url.clone())
-        .filter(|u| !u.is_empty());
-    let url_source =
-        url.as_ref().map(
-            |_| match args.redis_url.as_deref().filter(|u| !u.is_empty()) {
-                Some(u) if std::env::var("REDIS_URL").ok().as_deref() == Some(u) => "REDIS_URL",
-                Some(_) => "--redis-url",
-                None => "the config's redis.url",
-            },
-        );
-    crate::unused_flags::check(global, args, url_source)?;
+    let url = url_in_use(args, loaded).map(|(url, _)| url);
     let (first, forward_ctx) = if let Some(url) = url {
         let mut info = args.tls.apply(parse_url(&url)?)?;
         let mut label = redact(&url);
@@ -357,7 +381,10 @@ pub async fn connect(
             }
             .into());
         }
-        let conn = global.connect().await?;
+        let conn = match kube {
+            Some(conn) => conn,
+            None => global.connect().await?,
+        };
         let namespace = global
             .namespace_scope(false, &conn, loaded)
             .as_option()

@@ -19,7 +19,8 @@ fn kubectl_flags(global: &GlobalArgs) -> Vec<&'static str> {
     let c = &global.cluster;
     [
         (c.kubeconfig.is_some(), "--kubeconfig"),
-        (c.context.is_some(), "--context"),
+        (!c.context.is_empty(), "--context"),
+        (c.all_contexts, "--all-contexts"),
         (c.cluster.is_some(), "--cluster"),
         (c.user.is_some(), "--user"),
         (c.namespace.is_some(), "-n/--namespace"),

@@ -18,9 +18,19 @@ pub struct ClusterArgs {
     /// Path to the kubeconfig file to use for CLI requests.
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-    /// The name of the kubeconfig context to use.
-    #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
+    /// The name of the kubeconfig context to use. Commands that run on a fleet take several
+    /// (`--context a,b` or repeated) and work on each; the others take one.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        value_delimiter = ',',
+        action = clap::ArgAction::Append
+    )]
+    pub context: Vec<String>,
+    /// Run on every context of the kubeconfig (commands that run on a fleet only).
+    #[arg(long, global = true, conflicts_with = "context")]
+    pub all_contexts: bool,
     /// The name of the kubeconfig cluster to use.
     #[arg(long, global = true, value_name = "NAME")]
     pub cluster: Option<String>,
@@ -178,10 +188,10 @@ pub fn read_kubeconfigs(
     if let Some(name) = context
         && !merged.contexts.iter().any(|c| c.name == name)
     {
-        return Err(Error::UnknownContext {
-            name: name.to_string(),
-            known: merged.contexts.iter().map(|c| c.name.clone()).collect(),
-        });
+        return Err(Error::unknown_context(
+            name,
+            merged.contexts.iter().map(|c| c.name.clone()).collect(),
+        ));
     }
     let context = context
         .map(str::to_string)
@@ -195,17 +205,29 @@ pub fn read_kubeconfigs(
 
 impl ClusterArgs {
     /// Reads and merges the kubeconfig files kubectl would read, and checks the requested
-    /// context exists.
+    /// context exists. Several contexts or `--all-contexts` are a usage error here: a command
+    /// that connects this way works on one cluster (fleet commands use
+    /// [`crate::fleet::FleetTargets`]).
     pub fn load_kubeconfig(&self) -> Result<LoadedKubeconfig> {
+        let context = self.single_context()?;
+        self.read_kubeconfig(context)
+    }
+
+    /// Reads and merges the kubeconfig files kubectl would read and selects `context` (it
+    /// must exist), else `current-context`.
+    pub(crate) fn read_kubeconfig(&self, context: Option<&str>) -> Result<LoadedKubeconfig> {
         let env = std::env::var_os("KUBECONFIG");
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let candidates =
             kubeconfig_paths(self.kubeconfig.as_deref(), env.as_deref(), home.as_deref());
-        read_kubeconfigs(
-            &candidates,
-            self.kubeconfig.is_some(),
-            self.context.as_deref(),
-        )
+        read_kubeconfigs(&candidates, self.kubeconfig.is_some(), context)
+    }
+
+    /// The one context asked for (`None`: the kubeconfig's current context), or a usage error
+    /// when several contexts or `--all-contexts` were given (see [`crate::fleet::refuse_fleet`]).
+    pub fn single_context(&self) -> Result<Option<&str>> {
+        crate::fleet::refuse_fleet(self, "this command")?;
+        Ok(self.context.first().map(String::as_str))
     }
 
     /// The namespace scope for this invocation (see [`resolve_namespace`]).
@@ -426,7 +448,7 @@ mod tests {
         );
         let args = ClusterArgs {
             kubeconfig: Some(path),
-            context: Some("dev".into()),
+            context: vec!["dev".into()],
             as_user: Some("alice".into()),
             as_group: vec!["ops".into()],
             request_timeout: Some(Duration::from_secs(7)),

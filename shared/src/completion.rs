@@ -158,7 +158,9 @@ fn flag_value_in(args: &[String], long: &str, short: Option<char>) -> Option<Str
 pub fn typed_cluster_args() -> ClusterArgs {
     ClusterArgs {
         kubeconfig: flag_value("kubeconfig", None).map(Into::into),
-        context: flag_value("context", None),
+        context: flag_value("context", None)
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
         namespace: flag_value("namespace", Some('n')),
         ..Default::default()
     }

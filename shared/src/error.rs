@@ -26,12 +26,14 @@ pub enum Error {
         paths: Vec<PathBuf>,
     },
     /// The requested context is not in the kubeconfig.
-    #[error("context {name:?} not found in kubeconfig (known: {})", .known.join(", "))]
+    #[error("context {name:?} not found in kubeconfig ({})", known_contexts(.suggestions, .known))]
     UnknownContext {
         /// The context asked for.
         name: String,
         /// The contexts the kubeconfig has.
         known: Vec<String>,
+        /// The known contexts closest to `name` (see [`crate::suggest::close_matches`]).
+        suggestions: Vec<String>,
     },
     /// The kubeconfig could be read but a client config could not be made from it.
     #[error("invalid kubeconfig")]
@@ -165,6 +167,18 @@ fn namespace_suffix(namespace: &Option<String>) -> String {
         .map_or_else(String::new, |ns| format!(" in namespace {ns:?}"))
 }
 
+/// `known: a, b`, led by `did you mean "a"?; ` when there are close matches.
+fn known_contexts(suggestions: &[String], known: &[String]) -> String {
+    let known = format!("known: {}", known.join(", "));
+    match suggestion_suffix(suggestions).trim() {
+        "" => known,
+        s => format!(
+            "{}; {known}",
+            s.trim_start_matches('(').trim_end_matches(')')
+        ),
+    }
+}
+
 fn suggestion_suffix(suggestions: &[String]) -> String {
     match suggestions {
         [] => String::new(),
@@ -174,6 +188,16 @@ fn suggestion_suffix(suggestions: &[String]) -> String {
 }
 
 impl Error {
+    /// Builds an [`Error::UnknownContext`] for `name`, suggesting the close matches in `known`.
+    pub fn unknown_context(name: &str, known: Vec<String>) -> Self {
+        let suggestions = crate::suggest::close_matches(name, known.iter().map(String::as_str));
+        Error::UnknownContext {
+            name: name.to_string(),
+            known,
+            suggestions,
+        }
+    }
+
     /// Builds an [`Error::Invalid`] with a hint.
     pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Invalid {

@@ -11,6 +11,7 @@
 //! - [`duration`] and [`suggest`]: small parsers and "did you mean" helpers,
 //! - [`portforward`]: reaching a pod's port through the Kubernetes API,
 //! - [`rbac`]: printing the minimal Roles each command needs,
+//! - [`fleet`]: one command across several kubeconfig contexts (`--context a,b`, `--all-contexts`),
 //! - [`paging`]: LISTs read in pages (`--chunk-size`), relisting once on an expired token.
 
 // Linux and macOS only (std::os::unix, SIGWINCH): one clear message instead of errors deep
@@ -26,6 +27,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod exit;
+pub mod fleet;
 pub mod kube_client;
 pub mod output;
 pub mod paging;

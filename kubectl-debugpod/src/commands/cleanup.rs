@@ -10,7 +10,10 @@ use kube::Api;
 use shared::Error;
 use shared::prompt::{Answer, confirm};
 
+use shared::fleet::{self, FleetTargets, fan_out};
+
 use super::{Ctx, delete_session};
+use crate::cli::Cli;
 
 use crate::session::{Session, SessionKind};
 
@@ -44,12 +47,20 @@ fn what(s: &Session) -> String {
     }
 }
 
+/// Where a session is: `namespace n`, or on a fleet `context c, namespace n`.
+fn place(context: Option<&str>, s: &Session) -> String {
+    match context {
+        Some(c) => format!("context {c}, namespace {}", s.namespace),
+        None => format!("namespace {}", s.namespace),
+    }
+}
+
 /// One line about a session for the plan and the summary.
-fn describe(s: &Session) -> String {
+fn describe(context: Option<&str>, s: &Session) -> String {
     format!(
-        "pod/{} in namespace {} (session {}, {}, {}{})",
+        "pod/{} in {} (session {}, {}, {}{})",
         s.pod,
-        s.namespace,
+        place(context, s),
         s.id,
         what(s),
         s.phase,
@@ -60,76 +71,159 @@ fn describe(s: &Session) -> String {
     )
 }
 
-/// Runs `cleanup`: picks the sessions, shows them, asks (unless `--yes`; refuses without a
-/// terminal), deletes them.
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    ctx: &Ctx,
-    names: &[String],
-    expired: bool,
-    all: bool,
-    dry_run: bool,
-    yes: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<ExitCode> {
-    let ns = (!ctx.all_namespaces).then_some(ctx.namespace.as_str());
-    let sessions = super::list::sessions_in(&ctx.client, ns).await?;
+/// What `cleanup` was asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct Choice<'a> {
+    /// Sessions (ids or pod names) named on the command line.
+    pub names: &'a [String],
+    /// `--expired`.
+    pub expired: bool,
+    /// `--all`.
+    pub all: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--yes`.
+    pub yes: bool,
+}
+
+/// The sessions of one cluster.
+struct Gathered {
+    /// The context, on a fleet.
+    context: Option<String>,
+    ctx: Ctx,
+    sessions: Vec<Session>,
+}
+
+/// Checks every named session exists (one context: names are per cluster).
+fn check_names(g: &Gathered, names: &[String]) -> anyhow::Result<()> {
     for n in names {
-        if !sessions.iter().any(|s| s.id == *n || s.pod == *n) {
+        if !g.sessions.iter().any(|s| s.id == *n || s.pod == *n) {
             return Err(Error::NotFound {
                 kind: "debug session",
                 name: n.clone(),
                 namespace: None,
                 suggestions: shared::suggest::close_matches(
                     n,
-                    sessions
+                    g.sessions
                         .iter()
                         .flat_map(|s| [s.id.as_str(), s.pod.as_str()]),
                 ),
                 list_hint: Some(format!(
                     "list sessions with `kubectl debugpod list --sessions{}`",
-                    if ctx.all_namespaces { " -A" } else { "" }
+                    if g.ctx.all_namespaces { " -A" } else { "" }
                 )),
             }
             .into());
         }
     }
+    Ok(())
+}
+
+/// Runs `cleanup`: gathers the sessions (in the context in use, or in each context of a fleet,
+/// where a context that fails is left out and named in the summary line), picks them, shows
+/// them, asks once (unless `--yes`; refuses without a terminal), deletes them.
+pub async fn run(
+    cli: &Cli,
+    all_namespaces: bool,
+    choice: &Choice<'_>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    if !choice.names.is_empty() {
+        fleet::refuse_fleet(&cli.global.cluster, "`debugpod cleanup SESSION...`")?;
+    }
+    let targets = FleetTargets::resolve(&cli.global.cluster)?;
+    let config = cli.global.load_config()?;
+    let outcomes = fan_out(&targets, |context, conn| {
+        let ctx = Ctx::with_connection(cli, conn, &config, all_namespaces);
+        let context = targets.label(&context);
+        async move {
+            let ns = (!ctx.all_namespaces).then_some(ctx.namespace.as_str());
+            let sessions = super::list::sessions_in(&ctx.client, ns).await?;
+            Ok::<_, anyhow::Error>(Gathered {
+                context,
+                ctx,
+                sessions,
+            })
+        }
+    })
+    .await?;
+    let mut code = fleet::worst_exit(&outcomes, |_| 0, shared::exit::FAILURE);
+    if targets.is_fleet() {
+        // Before the plan: the question must not hide that a context is missing from it.
+        fleet::Summary::of(&outcomes).print();
+    }
+    let gathered: Vec<Gathered> = outcomes.into_iter().filter_map(|o| o.result.ok()).collect();
+    if let [one] = gathered.as_slice() {
+        check_names(one, choice.names)?;
+    }
     let now = Timestamp::now();
-    let chosen = select(&sessions, names, all, expired, now);
-    let kept = sessions.len() - chosen.len();
-    if chosen.is_empty() {
+    let mut total = 0;
+    let mut kept = 0;
+    let mut plan: Vec<(&Gathered, Vec<&Session>)> = Vec::new();
+    for g in &gathered {
+        let chosen = select(&g.sessions, choice.names, choice.all, choice.expired, now);
+        total += chosen.len();
+        kept += g.sessions.len() - chosen.len();
+        plan.push((g, chosen));
+    }
+    if total == 0 {
         eprintln!("nothing to clean up");
-    } else if dry_run {
-        for s in &chosen {
-            writeln!(out, "{} would be deleted (dry run)", describe(s))?;
+    } else if choice.dry_run {
+        for (g, chosen) in &plan {
+            for s in chosen {
+                writeln!(
+                    out,
+                    "{} would be deleted (dry run)",
+                    describe(g.context.as_deref(), s)
+                )?;
+            }
         }
     } else {
         eprintln!("debug pods to delete:");
-        for s in &chosen {
-            eprintln!("  {}", describe(s));
+        for (g, chosen) in &plan {
+            for s in chosen {
+                eprintln!("  {}", describe(g.context.as_deref(), s));
+            }
         }
         confirm(
-            Answer::from_flag(yes),
-            &format!("delete {} debug pod(s)", chosen.len()),
-            &format!("Delete these {} debug pod(s)?", chosen.len()),
+            Answer::from_flag(choice.yes),
+            &format!("delete {total} debug pod(s)"),
+            &format!("Delete these {total} debug pod(s)?"),
         )?;
-        for s in &chosen {
-            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &s.namespace);
-            delete_session(&api, &s.pod).await?;
-            writeln!(
-                out,
-                "pod/{} deleted (session {}, {}, namespace {})",
-                s.pod,
-                s.id,
-                what(s),
-                s.namespace
-            )?;
+        for (g, chosen) in &plan {
+            for s in chosen {
+                let api: Api<Pod> = Api::namespaced(g.ctx.client.clone(), &s.namespace);
+                match delete_session(&api, &s.pod).await {
+                    Ok(()) => {}
+                    // On a fleet one cluster's failure does not stop the others.
+                    Err(e) if targets.is_fleet() => {
+                        let e: &(dyn std::error::Error + Send + Sync + 'static) = e.as_ref();
+                        shared::exit::warn(format!(
+                            "pod/{} in {}: {}",
+                            s.pod,
+                            place(g.context.as_deref(), s),
+                            shared::exit::render_chain(e)
+                        ));
+                        code = code.max(shared::exit::FAILURE);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+                writeln!(
+                    out,
+                    "pod/{} deleted (session {}, {}, {})",
+                    s.pod,
+                    s.id,
+                    what(s),
+                    place(g.context.as_deref(), s)
+                )?;
+            }
         }
     }
-    if kept > 0 && !all && names.is_empty() {
+    if kept > 0 && !choice.all && choice.names.is_empty() {
         eprintln!("{kept} running session(s) kept; `--all` deletes them too");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(code))
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ use shared::Error;
 use shared::duration::format_age;
 use shared::output::{OutputFormat, Printable, Table, print_list};
 
+use shared::fleet::{self, FailedContext, FleetTargets, fan_out};
+
 use super::Ctx;
+use crate::cli::Cli;
 use crate::session::{MANAGED_BY, Session};
 use crate::target;
 
@@ -72,6 +75,9 @@ impl Printable for TargetRow {
 /// A session row.
 #[derive(Debug, Serialize)]
 pub struct SessionRow {
+    /// The kubeconfig context it was found in (set when several contexts are listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     /// The session.
     #[serde(flatten)]
     pub session: Session,
@@ -166,54 +172,165 @@ pub async fn sessions_in(
     Ok(pods.iter().filter_map(Session::from_pod).collect())
 }
 
-/// The sessions table with a NAMESPACE column first.
-fn session_table(rows: &[SessionRow], wide: bool) -> Table {
-    let mut table = Table::new(std::iter::once("namespace").chain(SessionRow::headers(wide)));
+/// A row of `list --sessions`: a session, or on a fleet a context that did not answer
+/// (`{"context": ..., "error": ...}` in JSON, `ERROR` in the STATUS column).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum SessionListRow {
+    /// A session.
+    Session(Box<SessionRow>),
+    /// A context that failed.
+    Failed(FailedContext),
+}
+
+impl Printable for SessionListRow {
+    const KIND: &'static str = "DebugSession";
+    fn headers(wide: bool) -> Vec<&'static str> {
+        SessionRow::headers(wide)
+    }
+    fn row(&self, wide: bool) -> Vec<String> {
+        match self {
+            SessionListRow::Session(r) => r.row(wide),
+            SessionListRow::Failed(_) => Self::headers(wide)
+                .iter()
+                .map(|h| if *h == "status" { "ERROR" } else { "-" }.to_string())
+                .collect(),
+        }
+    }
+    fn name(&self) -> String {
+        match self {
+            SessionListRow::Session(r) => r.name(),
+            SessionListRow::Failed(f) => f.context.clone(),
+        }
+    }
+}
+
+/// The sessions table with a CONTEXT column first (several contexts) and a NAMESPACE column
+/// (across namespaces or contexts), as kubectl prints it.
+fn session_table(rows: &[SessionListRow], wide: bool, context: bool, namespace: bool) -> Table {
+    let headers = context
+        .then_some("context")
+        .into_iter()
+        .chain(namespace.then_some("namespace"))
+        .chain(SessionListRow::headers(wide));
+    let mut table = Table::new(headers);
     for r in rows {
-        table.push(std::iter::once(r.session.namespace.clone()).chain(r.row(wide)));
+        let (ctx, ns) = match r {
+            SessionListRow::Session(s) => (
+                s.context.clone().unwrap_or_default(),
+                s.session.namespace.clone(),
+            ),
+            SessionListRow::Failed(f) => (f.context.clone(), "-".into()),
+        };
+        let lead = context
+            .then_some(ctx)
+            .into_iter()
+            .chain(namespace.then_some(ns));
+        table.push(lead.chain(r.row(wide)));
     }
     table
 }
 
-/// Runs `list`.
-pub async fn run(
+/// The session rows of one cluster, stamped with `context` (on a fleet).
+async fn session_rows(
     ctx: &Ctx,
-    sessions: bool,
-    format: OutputFormat,
-    out: &mut dyn Write,
-) -> anyhow::Result<ExitCode> {
+    context: Option<String>,
+    now: Timestamp,
+) -> anyhow::Result<Vec<SessionListRow>> {
     let ns = (!ctx.all_namespaces).then_some(ctx.namespace.as_str());
-    let where_ = ns
-        .map(|n| format!("namespace {n:?}"))
-        .unwrap_or_else(|| "all namespaces".into());
-    let now = Timestamp::now();
-    if sessions {
-        let rows: Vec<SessionRow> = sessions_in(&ctx.client, ns)
-            .await?
-            .into_iter()
-            .map(|s| SessionRow {
+    Ok(sessions_in(&ctx.client, ns)
+        .await?
+        .into_iter()
+        .map(|s| {
+            SessionListRow::Session(Box::new(SessionRow {
+                context: context.clone(),
                 expires_in: s
                     .expires_in(now)
                     .map(|d| if s.is_expired(now) { 0 } else { d.as_secs() }),
                 session: s,
-            })
-            .collect();
-        if rows.is_empty() && !format.is_structured() {
-            eprintln!("No debug sessions found in {where_}.");
+            }))
+        })
+        .collect())
+}
+
+/// Runs `list --sessions`: in the context in use, or in each context of a fleet (`--context
+/// a,b`, `--all-contexts`), a context that fails becoming an `ERROR` row and the summary line.
+pub async fn run_sessions(
+    cli: &Cli,
+    all_namespaces: bool,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let targets = FleetTargets::resolve(&cli.global.cluster)?;
+    let config = cli.global.load_config()?;
+    let now = Timestamp::now();
+    let outcomes = fan_out(&targets, |context, conn| {
+        let ctx = Ctx::with_connection(cli, conn, &config, all_namespaces);
+        let label = targets.label(&context);
+        async move {
+            let rows = session_rows(&ctx, label, now).await?;
+            Ok::<_, anyhow::Error>((rows, ctx.scope_text()))
         }
-        match format {
-            // Across namespaces, a NAMESPACE column first, as kubectl prints it.
-            OutputFormat::Table | OutputFormat::Wide if ctx.all_namespaces && !rows.is_empty() => {
-                out.write_all(
-                    session_table(&rows, format == OutputFormat::Wide)
-                        .render()
-                        .as_bytes(),
-                )?
-            }
-            _ => print_list(out, format, &rows)?,
-        }
-        return Ok(ExitCode::SUCCESS);
+    })
+    .await?;
+    let code = fleet::worst_exit(&outcomes, |_| 0, shared::exit::FAILURE);
+    let summary = targets.is_fleet().then(|| fleet::Summary::of(&outcomes));
+    let where_ = match outcomes.as_slice() {
+        [one] if !targets.is_fleet() => one
+            .result
+            .as_ref()
+            .map(|(_, w)| w.clone())
+            .unwrap_or_default(),
+        many => format!("{} contexts", many.len()),
+    };
+    let rows = fleet::rows(
+        outcomes.into_iter().map(|o| fleet::ContextOutcome {
+            context: o.context,
+            result: o.result.map(|(rows, _)| rows),
+        }),
+        SessionListRow::Failed,
+    );
+    if rows.is_empty() && !format.is_structured() {
+        eprintln!("No debug sessions found in {where_}.");
     }
+    let (context_col, namespace_col) = (
+        targets.shows_context(),
+        all_namespaces || targets.shows_context(),
+    );
+    match format {
+        // Across namespaces or contexts, CONTEXT and NAMESPACE columns first, as kubectl prints them.
+        OutputFormat::Table | OutputFormat::Wide if namespace_col && !rows.is_empty() => out
+            .write_all(
+                session_table(
+                    &rows,
+                    format == OutputFormat::Wide,
+                    context_col,
+                    namespace_col,
+                )
+                .render()
+                .as_bytes(),
+            )?,
+        // `-o name` names sessions; a failed context is in the summary line.
+        OutputFormat::Name => {
+            let sessions: Vec<SessionListRow> = rows
+                .into_iter()
+                .filter(|r| matches!(r, SessionListRow::Session(_)))
+                .collect();
+            print_list(out, format, &sessions)?
+        }
+        _ => print_list(out, format, &rows)?,
+    }
+    if let Some(summary) = summary {
+        summary.print();
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// Runs `list` (candidate targets) in the context in use.
+pub async fn run(ctx: &Ctx, format: OutputFormat, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let ns = (!ctx.all_namespaces).then_some(ctx.namespace.as_str());
+    let where_ = ctx.scope_text();
+    let now = Timestamp::now();
     let api: Api<Pod> = match ns {
         Some(n) => Api::namespaced(ctx.client.clone(), n),
         None => Api::all(ctx.client.clone()),
@@ -244,11 +361,12 @@ mod tests {
             "status": {"phase": "Running"}
         }))
         .unwrap();
-        let rows = [SessionRow {
+        let rows = [SessionListRow::Session(Box::new(SessionRow {
+            context: None,
             session: Session::from_pod(&pod).unwrap(),
             expires_in: Some(90),
-        }];
-        let text = session_table(&rows, false).render();
+        }))];
+        let text = session_table(&rows, false, false, true).render();
         let mut lines = text.lines();
         assert!(
             lines

@@ -45,7 +45,18 @@ impl Ctx {
     async fn new(cli: &Cli, all_namespaces: bool) -> anyhow::Result<Ctx> {
         let config = cli.global.load_config()?;
         let conn = cli.global.connect().await?;
-        let scope = cli.global.namespace_scope(false, &conn, &config);
+        Ok(Ctx::with_connection(cli, conn, &config, all_namespaces))
+    }
+
+    /// The context of one cluster reached through `conn` (on a fleet, one per kubeconfig
+    /// context: the namespace is that context's own unless `-n` is given).
+    pub fn with_connection(
+        cli: &Cli,
+        conn: shared::cluster::Connection,
+        config: &shared::config::LoadedConfig,
+        all_namespaces: bool,
+    ) -> Ctx {
+        let scope = cli.global.namespace_scope(false, &conn, config);
         let namespace = scope.as_option().unwrap_or("default").to_string();
         let user = cli
             .global
@@ -53,13 +64,22 @@ impl Ctx {
             .as_user
             .clone()
             .unwrap_or_else(|| kubeconfig_user(&conn.kubeconfig));
-        Ok(Ctx {
+        Ctx {
             client: conn.client,
             namespace,
             all_namespaces,
-            config: config.config,
+            config: config.config.clone(),
             user,
-        })
+        }
+    }
+
+    /// `namespace "x"`, or `all namespaces` with `-A`, for messages.
+    pub fn scope_text(&self) -> String {
+        if self.all_namespaces {
+            "all namespaces".into()
+        } else {
+            format!("namespace {:?}", self.namespace)
+        }
     }
 
     /// Pods in the namespace in use.
@@ -96,9 +116,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sessions,
             all,
             output,
-        } => {
+        } if *sessions => {
+            list::run_sessions(&cli, all.all_namespaces, output.output, &mut stdout).await
+        }
+        Command::List { all, output, .. } => {
+            shared::fleet::refuse_fleet(&cli.global.cluster, "`debugpod list` without --sessions")?;
             let ctx = Ctx::new(&cli, all.all_namespaces).await?;
-            list::run(&ctx, *sessions, output.output, &mut stdout).await
+            list::run(&ctx, output.output, &mut stdout).await
         }
         Command::Create {
             target,
@@ -264,8 +288,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             yes,
             all_namespaces,
         } => {
-            let ctx = Ctx::new(&cli, all_namespaces.all_namespaces).await?;
-            cleanup::run(&ctx, sessions, *expired, *all, *dry_run, *yes, &mut stdout).await
+            let choice = cleanup::Choice {
+                names: sessions,
+                expired: *expired,
+                all: *all,
+                dry_run: *dry_run,
+                yes: *yes,
+            };
+            cleanup::run(&cli, all_namespaces.all_namespaces, &choice, &mut stdout).await
         }
     }
 }

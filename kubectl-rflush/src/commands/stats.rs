@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 use shared::cli::GlobalArgs;
-use shared::output::{OutputFormat, Table, print_structured, write_str};
+use shared::fleet::{self, FailedContext, FleetTargets, fan_out};
+use shared::output::{Table, print_structured, write_str};
 
 use crate::cli::StatsArgs;
 use crate::commands::{Selection, select, select_pattern, thousands};
-use crate::connect::{RedisArgs, connect, explain};
+use crate::connect::{RedisArgs, connect, connect_with, explain};
 use crate::info::{Info, human_bytes};
 use crate::scan::{self, Key};
 
@@ -51,6 +52,12 @@ pub struct Stats {
     pub eviction_policy: String,
     /// keyspace hits / (hits + misses).
     pub hit_rate: Option<f64>,
+    /// keyspace_hits, summed.
+    #[serde(skip)]
+    pub keyspace_hits: u64,
+    /// keyspace_misses, summed.
+    #[serde(skip)]
+    pub keyspace_misses: u64,
     /// instantaneous_ops_per_sec, summed.
     pub ops_per_sec: u64,
     /// connected_clients, summed.
@@ -73,7 +80,8 @@ fn pattern_row(selection: Selection) -> shared::config::CacheType {
         })
 }
 
-/// Runs `stats`.
+/// Runs `stats`: on the Redis the flags name, or with several contexts (`--context a,b`,
+/// `--all-contexts`) on the in-cluster Redis of each context, one port-forward per context.
 pub async fn run(
     global: &GlobalArgs,
     redis_args: &RedisArgs,
@@ -92,6 +100,9 @@ pub async fn run(
             .collect::<Result<Vec<_>, _>>()?;
         selections.into_iter().map(pattern_row).collect()
     };
+    if global.cluster.is_fleet() {
+        return run_fleet(global, redis_args, args, &loaded, &types, out).await;
+    }
     let redis = connect(global, redis_args, &loaded, false).await?;
     if args.watch {
         let display = crate::commands::watch::Display::choose(
@@ -108,6 +119,22 @@ pub async fn run(
         )
         .await;
     }
+    let stats = gather(&redis, &types, args.samples).await?;
+    if args.output.output.is_structured() {
+        print_structured(out, args.output.output, &stats)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    write_str(out, &report_text(&stats))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the server facts and, in one SCAN pass per node, the keys and sampled memory of each
+/// cache type.
+async fn gather(
+    redis: &crate::connect::Redis,
+    types: &[shared::config::CacheType],
+    samples_per_type: usize,
+) -> Result<Stats> {
     let mut infos: Vec<Info> = Vec::new();
     let mut keys_total = 0;
     let mut counts = vec![0u64; types.len()];
@@ -135,7 +162,7 @@ pub async fn run(
                 for (i, t) in types.iter().enumerate() {
                     if crate::glob::matches(t.pattern.as_bytes(), &k) {
                         node_counts[i] += 1;
-                        if samples[i].len() < args.samples {
+                        if samples[i].len() < samples_per_type {
                             samples[i].push(k.clone());
                         }
                     }
@@ -165,7 +192,7 @@ pub async fn run(
     let (hits, misses) = infos.iter().fold((0, 0), |(h, m), i| {
         (h + i.keyspace_hits, m + i.keyspace_misses)
     });
-    let stats = Stats {
+    Ok(Stats {
         address: redis.address.clone(),
         version: first.version.clone(),
         mode: first.mode.clone(),
@@ -175,6 +202,8 @@ pub async fn run(
         maxmemory: first.maxmemory,
         eviction_policy: first.maxmemory_policy.clone(),
         hit_rate: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
+        keyspace_hits: hits,
+        keyspace_misses: misses,
         ops_per_sec: infos.iter().map(|i| i.ops_per_sec).sum(),
         connected_clients: infos.iter().map(|i| i.connected_clients).sum(),
         keys: keys_total,
@@ -189,12 +218,26 @@ pub async fn run(
                 sampled: sampled[i],
             })
             .collect(),
-    };
-    if args.output.output.is_structured() {
-        print_structured(out, args.output.output, &stats)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let _ = OutputFormat::Table;
+    })
+}
+
+/// The hit rate for people: `97.5% (39 hits, 1 miss)` or `n/a (no lookups yet)`.
+fn hit_rate_text(stats: &Stats) -> String {
+    stats.hit_rate.map_or_else(
+        || "n/a (no lookups yet)".to_string(),
+        |r| {
+            format!(
+                "{:.1}% ({} hits, {} misses)",
+                r * 100.0,
+                thousands(stats.keyspace_hits),
+                thousands(stats.keyspace_misses)
+            )
+        },
+    )
+}
+
+/// The report of one server for people.
+fn report_text(stats: &Stats) -> String {
     let mut text = String::new();
     text.push_str(&format!(
         "Server:        {} (Redis {}, {}{})\n",
@@ -218,18 +261,7 @@ pub async fn run(
         }
     ));
     text.push_str(&format!("Eviction:      {}\n", stats.eviction_policy));
-    text.push_str(&format!(
-        "Hit rate:      {}\n",
-        stats.hit_rate.map_or_else(
-            || "n/a (no lookups yet)".to_string(),
-            |r| format!(
-                "{:.1}% ({} hits, {} misses)",
-                r * 100.0,
-                thousands(hits),
-                thousands(misses)
-            )
-        )
-    ));
+    text.push_str(&format!("Hit rate:      {}\n", hit_rate_text(stats)));
     text.push_str(&format!(
         "Ops/s:         {}\nClients:       {}\nKeys:          {}\n\n",
         stats.ops_per_sec,
@@ -247,6 +279,154 @@ pub async fn run(
         ]);
     }
     text.push_str(&table.render());
-    write_str(out, &text)?;
-    Ok(ExitCode::SUCCESS)
+    text
+}
+
+/// One context's report on a fleet: its stats, or why the context failed.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ContextStats {
+    /// The context answered.
+    Stats {
+        /// The kubeconfig context.
+        context: String,
+        /// Its report.
+        #[serde(flatten)]
+        stats: Stats,
+    },
+    /// The context failed.
+    Failed(FailedContext),
+}
+
+/// The JSON/YAML of a fleet: `{"apiVersion", "kind": "StatsList", "items": [...]}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatsList<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    items: &'a [ContextStats],
+}
+
+/// `stats` on each context of a fleet: the in-cluster Redis of each through its own
+/// port-forward; a server table and a cache-type table with a CONTEXT column (several
+/// contexts), a failed context as an `ERROR` row, the summary line on stderr; exit 1 when a
+/// context failed.
+async fn run_fleet(
+    global: &GlobalArgs,
+    redis_args: &RedisArgs,
+    args: &StatsArgs,
+    loaded: &shared::config::LoadedConfig,
+    types: &[shared::config::CacheType],
+    out: &mut dyn Write,
+) -> Result<ExitCode> {
+    if args.watch {
+        fleet::refuse_fleet(&global.cluster, "`rflush stats --watch`")?;
+    }
+    // With a URL the contexts would pick nothing: a usage error before anything connects.
+    crate::connect::check_flags(global, redis_args, loaded)?;
+    let targets = FleetTargets::resolve(&global.cluster)?;
+    let outcomes = fan_out(&targets, |_context, conn| async move {
+        let redis = connect_with(global, redis_args, loaded, false, Some(conn)).await?;
+        gather(&redis, types, args.samples).await
+    })
+    .await?;
+    let code = fleet::worst_exit(&outcomes, |_| 0, shared::exit::FAILURE);
+    let summary = fleet::Summary::of(&outcomes);
+    let items: Vec<ContextStats> = outcomes
+        .into_iter()
+        .map(|o| match o.result {
+            Ok(stats) => ContextStats::Stats {
+                context: o.context,
+                stats,
+            },
+            Err(e) => ContextStats::Failed(FailedContext {
+                context: o.context,
+                error: shared::exit::render_chain(e.as_ref()),
+            }),
+        })
+        .collect();
+    if args.output.output.is_structured() {
+        let list = StatsList {
+            api_version: shared::output::LIST_API_VERSION,
+            kind: "StatsList",
+            items: &items,
+        };
+        print_structured(out, args.output.output, &list)?;
+    } else {
+        write_str(out, &fleet_text(&items, targets.shows_context()))?;
+    }
+    summary.print();
+    Ok(ExitCode::from(code))
+}
+
+/// The fleet's tables for people: one row per server, then one row per context and cache type.
+fn fleet_text(items: &[ContextStats], context_column: bool) -> String {
+    let lead = |headers: &[&'static str]| -> Vec<&'static str> {
+        context_column
+            .then_some("context")
+            .into_iter()
+            .chain(headers.iter().copied())
+            .collect()
+    };
+    let row = |context: &str, cells: Vec<String>| -> Vec<String> {
+        context_column
+            .then(|| context.to_string())
+            .into_iter()
+            .chain(cells)
+            .collect()
+    };
+    let mut servers = Table::new(lead(&[
+        "status", "server", "version", "mode", "memory", "hit rate", "ops/s", "keys",
+    ]));
+    let mut per_type = Table::new(lead(&[
+        "cache type",
+        "pattern",
+        "keys",
+        "est. memory",
+        "sampled",
+    ]));
+    for item in items {
+        match item {
+            ContextStats::Stats { context, stats } => {
+                servers.push(row(
+                    context,
+                    vec![
+                        "ok".into(),
+                        stats.address.clone(),
+                        stats.version.clone(),
+                        stats.mode.clone(),
+                        human_bytes(stats.used_memory),
+                        stats
+                            .hit_rate
+                            .map_or_else(|| "n/a".into(), |r| format!("{:.1}%", r * 100.0)),
+                        stats.ops_per_sec.to_string(),
+                        thousands(stats.keys),
+                    ],
+                ));
+                for t in &stats.cache_types {
+                    per_type.push(row(
+                        context,
+                        vec![
+                            t.name.clone(),
+                            t.pattern.clone(),
+                            thousands(t.keys),
+                            human_bytes(t.estimated_bytes),
+                            t.sampled.to_string(),
+                        ],
+                    ));
+                }
+            }
+            ContextStats::Failed(f) => {
+                let mut cells = vec!["ERROR".to_string()];
+                cells.extend(std::iter::repeat_n("-".to_string(), 7));
+                servers.push(row(&f.context, cells));
+            }
+        }
+    }
+    let mut text = servers.render();
+    if !per_type.is_empty() {
+        text.push('\n');
+        text.push_str(&per_type.render());
+    }
+    text
 }
