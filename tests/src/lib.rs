@@ -3,6 +3,7 @@
 pub mod bins;
 pub mod certs;
 pub mod fixtures;
+pub mod fleet;
 pub mod sandbox;
 
 pub use bins::{bin_path, plugin};
