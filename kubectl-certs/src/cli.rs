@@ -77,6 +77,25 @@ pub struct ListArgs {
     /// Expiry thresholds (the status and the days-left colour, as in check).
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
+    /// `--source`, `--include-opaque`.
+    #[command(flatten)]
+    pub sources: SourceArgs,
+}
+
+/// Which sources of certificates `list` and `check` read.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SourceArgs {
+    /// Read exactly these sources (comma list, repeatable) [default: certificate,secret,ingress in one namespace; every source with -A].
+    #[arg(
+        long = "source",
+        value_name = "SOURCE",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub sources: Vec<crate::model::Origin>,
+    /// The secret source also reads Opaque Secrets holding PEM certificates under any key.
+    #[arg(long)]
+    pub include_opaque: bool,
 }
 
 /// `--warn` / `--crit`.
@@ -109,6 +128,9 @@ pub struct CheckArgs {
     /// Extra trusted CA certificates (PEM) to verify chains against, besides ca.crt.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// `--source`, `--include-opaque` (a usage error with names).
+    #[command(flatten)]
+    pub sources: SourceArgs,
     /// Output format for scripts and monitoring [default: a table for people].
     #[arg(
         short = 'o',

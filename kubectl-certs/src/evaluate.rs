@@ -6,15 +6,32 @@
 //! worst finding(s), `validate` prints all of them, `list` shows the worst severity.
 
 use crate::chain::Cert;
-use crate::findings::{Analysis, Finding, Severity, Thresholds, analyze};
+use crate::findings::{Analysis, Finding, Severity, Thresholds, analyze, reached};
 use crate::inspect;
 use crate::model::Entry;
 
 /// Analyses an entry: every finding on the Secret's material, the Certificate's expectations
 /// (SANs, renewBefore) and its readiness. `now` is unix seconds.
+///
+/// Other sources' rows ([`crate::sources`]) are graded by the same path: their material's
+/// [`crate::findings::Role`] decides which checks apply, a CA bundle is compared with what its
+/// consumer reaches, and findings read off the object are added; a source that could not be
+/// read is one Unknown finding.
 pub fn evaluate(entry: &Entry, anchors: &[Cert], thresholds: Thresholds, now: i64) -> Analysis {
-    let mut a = if entry.secret.is_none() {
+    let found = entry.found.as_deref();
+    if let Some(unreadable) = found.and_then(|f| f.unreadable.clone()) {
+        return Analysis {
+            findings: vec![unreadable],
+            ..Default::default()
+        };
+    }
+    let own_material = found.is_some_and(|f| f.own_material());
+    let mut a = if entry.secret.is_none() && !own_material {
         let mut a = Analysis::default();
+        if let Some(missing) = found.and_then(|f| f.missing.clone()) {
+            a.findings.push(missing);
+            return a;
+        }
         a.findings.push(Finding {
             severity: Severity::Critical,
             check: "secret",
@@ -70,6 +87,13 @@ pub fn evaluate(entry: &Entry, anchors: &[Cert], thresholds: Thresholds, now: i6
                 hint: Some("fix the cause, then `kubectl certs rotate` to retry now instead of after cert-manager's back-off".into()),
             });
         }
+    }
+    if let Some(f) = found {
+        if let Some(r) = &f.reached {
+            let bundle = a.chain.clone();
+            reached::grade(&mut a, &bundle, r, thresholds, now);
+        }
+        a.findings.extend(f.notes.iter().cloned());
     }
     a
 }

@@ -100,7 +100,26 @@ impl Finding {
     }
 }
 
-/// The raw material of a TLS Secret.
+/// What kind of certificate material is judged: it decides which checks apply, so that every
+/// source is graded by the one [`analyze`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// A TLS serving certificate with its key (a `kubernetes.io/tls` Secret): every check.
+    #[default]
+    Serving,
+    /// A CA bundle (a webhook's or APIService's `caBundle`): each certificate's validity and
+    /// key strength; no key, no chain, no names.
+    CaBundle,
+    /// A server certificate whose key is not at hand (the chain the API server serves, a PEM in
+    /// an Opaque Secret without a key): every check but the key.
+    Certificate,
+    /// A client certificate with its key (the kubeconfig user's): key match and `clientAuth`,
+    /// no names.
+    Client,
+}
+
+/// The raw material of a TLS Secret (or of another source, named by the labels).
 #[derive(Debug, Clone, Default)]
 pub struct Material<'a> {
     /// `tls.crt`.
@@ -109,6 +128,14 @@ pub struct Material<'a> {
     pub tls_key: Option<&'a [u8]>,
     /// `ca.crt`.
     pub ca_crt: Option<&'a [u8]>,
+    /// What the material is (a TLS Secret's by default).
+    pub role: Role,
+    /// The certificate's name in messages (default `tls.crt`).
+    pub crt_label: Option<&'a str>,
+    /// The key's name in messages (default `tls.key`).
+    pub key_label: Option<&'a str>,
+    /// How to renew it, for the expiry hints (default: `kubectl certs rotate NAME`).
+    pub renew_hint: Option<&'a str>,
 }
 
 /// What the cert-manager Certificate (if any) expects.
@@ -122,6 +149,11 @@ pub struct Expectations {
     pub renew_before: Option<String>,
     /// The value of a `cert-manager.io/renew-before` annotation on the Certificate.
     pub renew_before_annotation: Option<String>,
+    /// Names clients use to reach the certificate's server (an Ingress's `spec.tls[].hosts`,
+    /// the kubeconfig's server host): each must be covered by a SAN.
+    pub hosts: Vec<String>,
+    /// Where [`Expectations::hosts`] come from, for messages (e.g. `Ingress shop/web`).
+    pub hosts_from: String,
 }
 
 /// Expiry thresholds.
@@ -237,6 +269,18 @@ fn days(d: Duration) -> i64 {
     (d.as_secs() / 86_400) as i64
 }
 
+/// Is `host` (a DNS name, possibly a wildcard, or an IP address) covered by the certificate's SANs?
+pub fn covers(info: &CertInfo, host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Result::Ok(ip) => info
+            .ip_addresses
+            .iter()
+            .any(|i| i.parse::<std::net::IpAddr>().is_ok_and(|x| x == ip)),
+        Err(_) => info.dns_names.iter().any(|p| inspect::dns_matches(p, host)),
+    }
+}
+
 /// Analyses a Secret's material. `extra_anchors` come from `--ca-file`; `now` is unix seconds.
 pub fn analyze(
     material: &Material<'_>,
@@ -248,25 +292,60 @@ pub fn analyze(
     use Severity::*;
     let mut a = Analysis::default();
     let f = &mut a.findings;
+    let role = material.role;
+    let crt_label = material.crt_label.unwrap_or("tls.crt");
+    let key_label = material.key_label.unwrap_or("tls.key");
     let Some(tls_crt) = material.tls_crt.filter(|b| !b.is_empty()) else {
-        f.push(Finding::new(Critical, "tls-crt", "the Secret has no tls.crt", Some("a kubernetes.io/tls Secret needs tls.crt and tls.key; re-issue it with `kubectl certs rotate`")));
+        match role {
+            Role::Serving => f.push(Finding::new(Critical, "tls-crt", format!("the Secret has no {crt_label}"), Some("a kubernetes.io/tls Secret needs tls.crt and tls.key; re-issue it with `kubectl certs rotate`"))),
+            Role::CaBundle => f.push(Finding::new(Warning, "ca-bundle", format!("{crt_label} is empty: the API server verifies this server with its own system roots only"), Some("inject the CA that signed the serving certificate (e.g. cert-manager's cainjector annotation)"))),
+            Role::Certificate | Role::Client => f.push(Finding::new(Critical, "tls-crt", format!("{crt_label} holds no certificate"), None)),
+        }
         return a;
     };
     let (chain, problems) = parse_certs(tls_crt);
     for p in &problems {
-        f.push(Finding::new(Critical, "pem", format!("tls.crt: {p}"), Some("tls.crt must hold PEM CERTIFICATE blocks only: the leaf first, then its intermediates")));
+        let hint = if role == Role::CaBundle {
+            "a caBundle must hold PEM CERTIFICATE blocks only"
+        } else {
+            "the certificate must be PEM CERTIFICATE blocks only: the leaf first, then its intermediates"
+        };
+        f.push(Finding::new(
+            Critical,
+            "pem",
+            format!("{crt_label}: {p}"),
+            Some(hint),
+        ));
     }
-    let Some(leaf) = chain.first().cloned() else {
+    // A bundle is judged by the certificate that expires first; anything else by its leaf.
+    let first = if role == Role::CaBundle {
+        chain.iter().min_by_key(|c| c.info.not_after).cloned()
+    } else {
+        chain.first().cloned()
+    };
+    let Some(leaf) = first else {
         f.push(Finding::new(
             Critical,
             "x509",
-            "tls.crt holds no readable certificate",
+            format!("{crt_label} holds no readable certificate"),
             Some("restore a backup (`kubectl certs restore`) or re-issue (`kubectl certs rotate`)"),
         ));
         return a;
     };
     a.leaf = Some(leaf.info.clone());
     let info = &leaf.info;
+    let what = if role == Role::CaBundle {
+        format!("the CA {} in {crt_label} ", info.subject)
+    } else {
+        String::new()
+    };
+    let (rotate_now, plan) = match material.renew_hint {
+        Some(h) => (h, h),
+        None => (
+            "rotate now: `kubectl certs rotate NAME`",
+            "plan a rotation: `kubectl certs rotate NAME --dry-run`",
+        ),
+    };
 
     // Validity window.
     let left = info.not_after - now;
@@ -276,7 +355,7 @@ pub fn analyze(
             Critical,
             "not-yet-valid",
             format!(
-                "not valid before {} (clock skew or a back-dated issuer?)",
+                "{what}not valid before {} (clock skew or a back-dated issuer?)",
                 inspect::rfc3339(info.not_before)
             ),
             Some("check the issuer's clock; clients reject it until then"),
@@ -287,53 +366,72 @@ pub fn analyze(
             Critical,
             "expiry",
             format!(
-                "expired on {} ({} days ago)",
+                "{what}expired on {} ({} days ago)",
                 inspect::rfc3339(info.not_after),
                 -days_left
             ),
-            Some("rotate now: `kubectl certs rotate NAME`"),
+            Some(rotate_now),
         ));
     } else if left < thresholds.crit.as_secs() as i64 {
         f.push(Finding::new(
             Critical,
             "expiry",
             format!(
-                "expires in {days_left} days ({}), under the critical threshold of {} days",
+                "{what}expires in {days_left} days ({}), under the critical threshold of {} days",
                 inspect::rfc3339(info.not_after),
                 days(thresholds.crit)
             ),
-            Some("rotate now: `kubectl certs rotate NAME`"),
+            Some(rotate_now),
         ));
     } else if left < thresholds.warn.as_secs() as i64 {
         f.push(Finding::new(
             Warning,
             "expiry",
             format!(
-                "expires in {days_left} days ({}), under the warning threshold of {} days",
+                "{what}expires in {days_left} days ({}), under the warning threshold of {} days",
                 inspect::rfc3339(info.not_after),
                 days(thresholds.warn)
             ),
-            Some("plan a rotation: `kubectl certs rotate NAME --dry-run`"),
+            Some(plan),
         ));
     } else {
         f.push(Finding::new(
             Ok,
             "expiry",
             format!(
-                "valid until {} ({days_left} days left)",
+                "{what}valid until {} ({days_left} days left)",
                 inspect::rfc3339(info.not_after)
             ),
             None,
         ));
     }
 
+    if role == Role::CaBundle {
+        for ca in &chain {
+            if ca.info.public_key.starts_with("RSA ") && ca.info.public_key_bits < 2048 {
+                f.push(Finding::new(
+                    Critical,
+                    "key-strength",
+                    format!(
+                        "{} key of the CA {} is too weak",
+                        ca.info.public_key, ca.info.subject
+                    ),
+                    Some("re-issue the CA with RSA 2048+ or ECDSA P-256"),
+                ));
+            }
+        }
+        a.chain = chain;
+        return a;
+    }
+
     // Private key.
     match material.tls_key.filter(|b| !b.is_empty()) {
+        None if role == Role::Certificate => {}
         None => f.push(Finding::new(
             Critical,
             "tls-key",
-            "the Secret has no tls.key",
-            Some("a TLS Secret without its key cannot serve; restore a backup or re-issue"),
+            format!("there is no {key_label}"),
+            Some("a certificate without its key cannot be used; restore a backup or re-issue"),
         )),
         Some(key) => {
             let parsed = pem::parse(key);
@@ -346,8 +444,8 @@ pub fn analyze(
                 [] => f.push(Finding::new(
                     Critical,
                     "tls-key",
-                    "tls.key holds no PEM private key",
-                    Some("tls.key must be one PEM PRIVATE KEY block"),
+                    format!("{key_label} holds no PEM private key"),
+                    Some("the key must be one PEM PRIVATE KEY block"),
                 )),
                 [key, rest @ ..] => {
                     if !rest.is_empty() {
@@ -355,16 +453,16 @@ pub fn analyze(
                             Warning,
                             "tls-key",
                             format!(
-                                "tls.key holds {} private keys; only the first is used",
+                                "{key_label} holds {} private keys; only the first is used",
                                 keys.len()
                             ),
                             None,
                         ));
                     }
                     match keys::key_matches(key, &leaf.der) {
-                        Result::Ok(true) => f.push(Finding::new(Ok, "key-match", "tls.key matches the leaf certificate", None)),
-                        Result::Ok(false) => f.push(Finding::new(Critical, "key-match", "tls.key does not match the leaf certificate's public key", Some("the key and certificate come from different issuances; restore the matching pair from a backup or re-issue"))),
-                        Err(e) => f.push(Finding::new(Critical, "tls-key", format!("tls.key: {e}"), Some("tls.key must be an unencrypted PKCS#1, PKCS#8 or SEC1 key"))),
+                        Result::Ok(true) => f.push(Finding::new(Ok, "key-match", format!("{key_label} matches the leaf certificate"), None)),
+                        Result::Ok(false) => f.push(Finding::new(Critical, "key-match", format!("{key_label} does not match the leaf certificate's public key"), Some("the key and certificate come from different issuances; restore the matching pair from a backup or re-issue"))),
+                        Err(e) => f.push(Finding::new(Critical, "tls-key", format!("{key_label}: {e}"), Some("the key must be an unencrypted PKCS#1, PKCS#8 or SEC1 key"))),
                     }
                 }
             }
@@ -410,14 +508,37 @@ pub fn analyze(
         }
         anchors.extend(ca_certs);
     }
-    match chain::verify(&chain, &anchors, now) {
-        Verdict::Trusted(path) => f.push(Finding::new(Ok, "chain", format!("chain verifies: {}", path.join(" <- ")), None)),
-        Verdict::NoAnchors => f.push(Finding::new(Warning, "chain-anchor", "no ca.crt and no --ca-file: the chain cannot be verified", Some("pass the issuing CA with --ca-file FILE"))),
-        Verdict::Untrusted(why) => f.push(Finding::new(Critical, "chain", format!("chain does not verify: {why}"), Some("the certificate was not issued by the CA in ca.crt (or --ca-file); re-issue it from the right issuer"))),
+    match (chain::verify(&chain, &anchors, now), role) {
+        (Verdict::Trusted(path), _) => f.push(Finding::new(Ok, "chain", format!("chain verifies: {}", path.join(" <- ")), None)),
+        // The API server's client CA (--client-ca-file) is not in the kubeconfig: the
+        // kubeconfig's certificate-authority is the server's, which may be another CA.
+        (Verdict::NoAnchors, Role::Client) => f.push(Finding::new(Info, "chain-anchor", "the kubeconfig has no certificate-authority to verify the client certificate against", None)),
+        (Verdict::Untrusted(why), Role::Client) => f.push(Finding::new(Info, "chain-anchor", format!("the client certificate does not chain to the kubeconfig's certificate-authority (the API server's client CA may be another one): {why}"), None)),
+        (Verdict::NoAnchors, _) => f.push(Finding::new(Warning, "chain-anchor", "no ca.crt and no --ca-file: the chain cannot be verified", Some("pass the issuing CA with --ca-file FILE"))),
+        (Verdict::Untrusted(why), _) => f.push(Finding::new(Critical, "chain", format!("chain does not verify: {why}"), Some("the certificate was not issued by the CA in ca.crt (or --ca-file); re-issue it from the right issuer"))),
+    }
+
+    // A client certificate: the API server needs clientAuth; its names are its identity.
+    if role == Role::Client
+        && !info.ext_key_usage.is_empty()
+        && !info
+            .ext_key_usage
+            .iter()
+            .any(|e| e == "clientAuth" || e == "any")
+    {
+        f.push(Finding::new(
+            Critical,
+            "usage",
+            format!(
+                "extended key usage is {} without clientAuth: the API server rejects it",
+                info.ext_key_usage.join(", ")
+            ),
+            Some("issue the client certificate with the `client auth` usage"),
+        ));
     }
 
     // Names.
-    if !info.is_ca {
+    if !info.is_ca && role != Role::Client {
         if info.all_sans().is_empty() {
             f.push(Finding::new(
                 Warning,
@@ -438,6 +559,20 @@ pub fn analyze(
                     "san",
                     format!("IP address {ip} from spec.ipAddresses is not in the certificate"),
                     Some("re-issue with `kubectl certs rotate`"),
+                ));
+            }
+        }
+        for host in &expect.hosts {
+            if !covers(info, host) {
+                f.push(Finding::new(
+                    Critical,
+                    "san",
+                    format!(
+                        "{} host {host:?} is not covered by the certificate's SANs ({})",
+                        expect.hosts_from,
+                        info.all_sans().join(", ")
+                    ),
+                    Some("clients reaching that host reject the certificate: add the host to the certificate's names and re-issue, or fix the host"),
                 ));
             }
         }
@@ -505,6 +640,8 @@ pub fn analyze(
     a.chain = chain;
     a
 }
+
+pub mod reached;
 
 #[cfg(test)]
 mod scenarios;

@@ -22,6 +22,7 @@ pub mod prometheus;
 pub mod restart;
 pub mod rotation;
 pub mod served;
+pub mod sources;
 pub mod vault;
 
 use std::process::ExitCode;

@@ -156,6 +156,7 @@ impl CertificateView {
                     .and_then(Value::as_str)
                     .map(str::to_string),
                 renew_before_annotation: annotations.get(RENEW_BEFORE_ANNOTATION).cloned(),
+                ..Default::default()
             },
             object: obj,
         }
@@ -270,6 +271,9 @@ pub struct Entry {
     pub certificate: Option<CertificateView>,
     /// The Secret, if it exists.
     pub secret: Option<Secret>,
+    /// What a source other than Certificates and TLS Secrets found: the kind of material, its
+    /// bytes and the facts it is judged with (see [`crate::sources::Found`]).
+    pub found: Option<Box<crate::sources::Found>>,
 }
 
 impl Entry {
@@ -283,21 +287,31 @@ impl Entry {
             .map(|b| b.0.as_slice())
     }
 
-    /// The Secret's material.
+    /// The material to judge: the Secret's, or what a source found.
     pub fn material(&self) -> Material<'_> {
-        Material {
-            tls_crt: self.data("tls.crt"),
-            tls_key: self.data("tls.key"),
-            ca_crt: self.data("ca.crt"),
+        match &self.found {
+            Some(f) => f.material(self),
+            None => Material {
+                tls_crt: self.data("tls.crt"),
+                tls_key: self.data("tls.key"),
+                ca_crt: self.data("ca.crt"),
+                ..Default::default()
+            },
         }
     }
 
-    /// The Certificate's expectations (empty without one).
+    /// The Certificate's expectations (empty without one), and the hosts a source expects.
     pub fn expectations(&self) -> Expectations {
-        self.certificate
+        let mut e = self
+            .certificate
             .as_ref()
             .map(|c| c.expect.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Some(f) = &self.found {
+            e.hosts.clone_from(&f.hosts);
+            e.hosts_from.clone_from(&f.hosts_from);
+        }
+        e
     }
 
     /// `namespace/name`.
@@ -474,6 +488,7 @@ pub fn entries(
             origin: Origin::Certificate,
             certificate: Some(c.clone()),
             secret: secrets.get(&key).map(|s| (*s).clone()),
+            found: None,
         });
     }
     for ((ns, name), s) in &secrets {
@@ -494,6 +509,7 @@ pub fn entries(
             origin: Origin::Secret,
             certificate: None,
             secret: Some((*s).clone()),
+            found: None,
         });
     }
     if include_missing {
@@ -525,6 +541,7 @@ pub fn entries(
                 },
                 certificate: None,
                 secret: None,
+                found: None,
             });
         }
     }
@@ -603,6 +620,7 @@ pub async fn resolve(
                     origin: Origin::Secret,
                     certificate: None,
                     secret: Some(s),
+                    found: None,
                 });
                 continue;
             }

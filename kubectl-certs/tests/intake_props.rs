@@ -67,6 +67,7 @@ fn analyze_all(crt: &[u8], key: &[u8], ca: &[u8]) -> Analysis {
         tls_crt: Some(crt),
         tls_key: Some(key),
         ca_crt: Some(ca),
+        ..Default::default()
     };
     let a = analyze(
         &m,

@@ -17,6 +17,7 @@ use crate::findings::{Finding, Severity, Thresholds};
 use crate::inspect::{now, rfc3339};
 use crate::model::{self, Entry};
 use crate::served;
+use crate::sources;
 
 /// One certificate's verdict.
 #[derive(Debug, Clone, Serialize)]
@@ -169,6 +170,13 @@ pub async fn run(
         }
         .into());
     }
+    if !args.names.is_empty() && (!args.sources.sources.is_empty() || args.sources.include_opaque) {
+        return Err(shared::Error::Usage {
+            message: "--source and --include-opaque choose what to read in scope; names are looked up on their own".into(),
+            hint: Some("drop the names, or --source/--include-opaque (a source row's name, e.g. apiservice/NAME, is a name too)".into()),
+        }
+        .into());
+    }
     if args.endpoint.is_some() && args.names.len() != 1 {
         return Err(shared::Error::Usage {
             message: "--endpoint compares one certificate".into(),
@@ -188,12 +196,25 @@ pub async fn run(
         crit: args.thresholds.crit,
     };
     let entries = if args.names.is_empty() {
-        let inv = model::load(&conn.client, &scope, args.select.selector.as_deref()).await?;
-        // The same certificates `list` shows: with no selector, also the config's named
-        // certificates whose Secret is missing (a deleted Secret must not vanish from monitoring).
-        model::entries(&inv, &config.config, &scope, args.select.selector.is_none())
+        let selector = args.select.selector.as_deref();
+        let selection = sources::Selection::new(
+            &args.sources.sources,
+            args.sources.include_opaque,
+            &scope,
+            selector,
+        )?;
+        let mut entries = Vec::new();
+        if selection.wants_inventory() {
+            let inv = model::load(&conn.client, &scope, selector).await?;
+            // The same certificates `list` shows: with no selector, also the config's named
+            // certificates whose Secret is missing (a deleted Secret must not vanish from monitoring).
+            entries = model::entries(&inv, &config.config, &scope, selector.is_none());
+            entries.retain(|e| selection.wants(e.origin));
+        }
+        entries.extend(sources::collect_for(global, &conn, &scope, selector, &selection).await);
+        entries
     } else {
-        model::resolve(&conn.client, &config.config, &scope, &args.names).await?
+        sources::resolve_for(global, &conn, &config.config, &scope, &args.names).await?
     };
     let now = now();
     let mut verdicts = Vec::with_capacity(entries.len());

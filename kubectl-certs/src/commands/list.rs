@@ -14,6 +14,7 @@ use crate::evaluate::evaluate;
 use crate::findings::{Severity, Thresholds, parse_certs};
 use crate::inspect::{now, rfc3339};
 use crate::model::{self, Entry};
+use crate::sources;
 
 /// One row of `list`.
 #[derive(Debug, Clone, Serialize)]
@@ -96,13 +97,19 @@ pub fn row(e: &Entry, thresholds: Thresholds, now: i64) -> ListRow {
             .map(|f| f.severity)
             .max(),
     };
-    if e.secret.is_none() {
+    if let Some(u) = e.found.as_ref().and_then(|f| f.unreadable.as_ref()) {
+        r.error = Some(u.message.clone());
+        return r;
+    }
+    let own = e.found.as_ref().is_some_and(|f| f.own_material());
+    if e.secret.is_none() && !own {
         r.ready = "Missing".into();
         r.error = Some("Secret not found".into());
         return r;
     }
-    let Some(crt) = e.data("tls.crt") else {
-        r.error = Some("no tls.crt".into());
+    let material = e.material();
+    let Some(crt) = material.tls_crt else {
+        r.error = Some(format!("no {}", material.crt_label.unwrap_or("tls.crt")));
         return r;
     };
     match &analysis.leaf {
@@ -207,13 +214,25 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let (config, conn, scope) =
         super::setup(global, args.select.all_namespaces.all_namespaces).await?;
-    let inv = model::load(&conn.client, &scope, args.select.selector.as_deref()).await?;
-    if inv.no_cert_manager {
-        shared::exit::warn(
-            "cert-manager's Certificate CRD is not installed; listing TLS Secrets only",
-        );
+    let selector = args.select.selector.as_deref();
+    let selection = sources::Selection::new(
+        &args.sources.sources,
+        args.sources.include_opaque,
+        &scope,
+        selector,
+    )?;
+    let mut entries = Vec::new();
+    if selection.wants_inventory() {
+        let inv = model::load(&conn.client, &scope, selector).await?;
+        if inv.no_cert_manager {
+            shared::exit::warn(
+                "cert-manager's Certificate CRD is not installed; listing TLS Secrets only",
+            );
+        }
+        entries = model::entries(&inv, &config.config, &scope, selector.is_none());
+        entries.retain(|e| selection.wants(e.origin));
     }
-    let entries = model::entries(&inv, &config.config, &scope, args.select.selector.is_none());
+    entries.extend(sources::collect_for(global, &conn, &scope, selector, &selection).await);
     let thresholds = Thresholds {
         warn: args.thresholds.warn,
         crit: args.thresholds.crit,

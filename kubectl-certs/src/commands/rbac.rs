@@ -13,7 +13,7 @@ const CM: &str = "cert-manager.io";
 /// `list` and `check`.
 pub const LIST: CommandRbac = CommandRbac {
     command: "list/check",
-    why: "one LIST of Certificates and one of TLS Secrets",
+    why: "one LIST of Certificates, one of TLS Secrets (Opaque too with --include-opaque) and one of Ingresses, and a GET of each Secret an Ingress names",
     rules: &[
         Rule {
             group: CM,
@@ -23,7 +23,54 @@ pub const LIST: CommandRbac = CommandRbac {
         Rule {
             group: "",
             resources: &["secrets"],
+            verbs: &["list", "get"],
+        },
+        Rule {
+            group: "networking.k8s.io",
+            resources: &["ingresses"],
             verbs: &["list"],
+        },
+    ],
+};
+
+/// `list -A`/`check -A`: the cluster-scoped sources (webhook, apiservice, crd-conversion) and
+/// the serving check of their Services. A ClusterRole only: a Role cannot grant them.
+pub const CLUSTER_SOURCES: CommandRbac = CommandRbac {
+    command: "list/check -A (webhook, apiservice, crd-conversion sources)",
+    why: "one LIST of each caBundle holder, then, for each, the Service's endpoints and a port-forward to a ready pod to read the served certificate",
+    rules: &[
+        Rule {
+            group: "admissionregistration.k8s.io",
+            resources: &[
+                "validatingwebhookconfigurations",
+                "mutatingwebhookconfigurations",
+            ],
+            verbs: &["list"],
+        },
+        Rule {
+            group: "apiregistration.k8s.io",
+            resources: &["apiservices"],
+            verbs: &["list"],
+        },
+        Rule {
+            group: "apiextensions.k8s.io",
+            resources: &["customresourcedefinitions"],
+            verbs: &["list"],
+        },
+        Rule {
+            group: "",
+            resources: &["services", "endpoints"],
+            verbs: &["get"],
+        },
+        Rule {
+            group: "",
+            resources: &["pods"],
+            verbs: &["get", "list"],
+        },
+        Rule {
+            group: "",
+            resources: &["pods/portforward"],
+            verbs: &["get", "create"],
         },
     ],
 };
@@ -129,12 +176,16 @@ pub const ROTATE: CommandRbac = CommandRbac {
 pub const ALL: &[(&str, CommandRbac)] = &[
     ("list", LIST),
     ("check", LIST),
+    ("sources", CLUSTER_SOURCES),
     ("validate", VALIDATE),
     ("backup", VALIDATE),
     ("endpoint", ENDPOINT),
     ("restore", RESTORE),
     ("rotate", ROTATE),
 ];
+
+/// The entries of [`ALL`] printed only as a ClusterRole.
+pub const CLUSTER_ONLY: &[&str] = &["sources"];
 
 /// Runs `rbac`.
 pub fn run(
@@ -144,12 +195,23 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let mut picked: Vec<CommandRbac> = Vec::new();
     for (name, rbac) in ALL {
+        // Cluster-scoped resources cannot be granted by a Role: they are in the ClusterRole only.
+        if CLUSTER_ONLY.contains(name) && !args.cluster_role {
+            continue;
+        }
         let wanted = args.commands.is_empty() || args.commands.iter().any(|c| c == name);
         if wanted && !picked.iter().any(|p| p.command == rbac.command) {
             picked.push(*rbac);
         }
     }
     for c in &args.commands {
+        if CLUSTER_ONLY.contains(&c.as_str()) && !args.cluster_role {
+            return Err(shared::Error::Usage {
+                message: format!("{c:?} needs cluster-scoped resources, which a Role cannot grant"),
+                hint: Some(format!("kubectl certs rbac {c} --cluster-role")),
+            }
+            .into());
+        }
         if !ALL.iter().any(|(n, _)| n == c) {
             let names: Vec<&str> = ALL.iter().map(|(n, _)| *n).collect();
             return Err(shared::Error::Usage {
@@ -177,7 +239,11 @@ pub fn run(
             .namespace
             .clone()
             .unwrap_or(config.config.namespace.clone());
-        role_yaml(&role(&args.name, &ns, &picked), &picked)?
+        let mut text = role_yaml(&role(&args.name, &ns, &picked), &picked)?;
+        if args.commands.is_empty() {
+            text.insert_str(0, "# list/check -A also read webhooks, APIServices and CRDs: `kubectl certs rbac --cluster-role`\n");
+        }
+        text
     };
     write_str(out, &text)?;
     Ok(ExitCode::SUCCESS)

@@ -12,7 +12,6 @@ use crate::cli::ValidateArgs;
 use crate::evaluate::evaluate;
 use crate::findings::{Finding, Severity, Thresholds};
 use crate::inspect::{CertInfo, now};
-use crate::model;
 use crate::served;
 
 #[derive(Serialize)]
@@ -41,8 +40,9 @@ pub async fn run(
         .transpose()?;
     let anchors = super::load_ca_file(args.ca_file.as_deref())?;
     let (config, conn, scope) = super::setup(global, false).await?;
-    let entry = model::resolve(
-        &conn.client,
+    let entry = crate::sources::resolve_for(
+        global,
+        &conn,
         &config.config,
         &scope,
         std::slice::from_ref(&args.name),
@@ -82,15 +82,33 @@ pub async fn run(
         print_structured(out, args.output.output, &report)?;
         return Ok(ExitCode::from(worst.exit_code()));
     }
-    let mut text = format!(
-        "{} {}/{} (Secret {})\n",
-        paint(Stream::Stdout, Tone::Strong, "Certificate"),
-        entry.namespace,
-        entry.name,
-        entry.secret_name
-    );
+    let mut text = if entry.found.is_some() && entry.secret.is_none() {
+        // A source other than a Secret: a caBundle, a served chain, a client certificate.
+        format!(
+            "{} {} (source {})\n",
+            paint(Stream::Stdout, Tone::Strong, "Certificate"),
+            entry.name,
+            entry.origin.as_str()
+        )
+    } else {
+        format!(
+            "{} {}/{} (Secret {})\n",
+            paint(Stream::Stdout, Tone::Strong, "Certificate"),
+            entry.namespace,
+            entry.name,
+            entry.secret_name
+        )
+    };
+    let bundle = entry
+        .found
+        .as_ref()
+        .is_some_and(|f| f.role == crate::findings::Role::CaBundle);
     for (i, c) in a.chain.iter().enumerate() {
-        let role = if i == 0 { "leaf" } else { "chain" };
+        let role = match (bundle, i) {
+            (true, _) => "ca",
+            (false, 0) => "leaf",
+            (false, _) => "chain",
+        };
         text.push_str(&format!(
             "  [{}] {role}: {}\n      issuer: {}\n      serial {}  {}  {}\n      valid {} .. {}\n      sha256 {}\n",
             i + 1,

@@ -19,7 +19,10 @@ use time::{Duration as T, OffsetDateTime};
 use super::*;
 use crate::commands::check::Verdict;
 use crate::commands::list;
+use crate::findings::reached::Reached;
+use crate::findings::{Role, parse_certs};
 use crate::model::{CertificateView, Manager, Origin};
+use crate::sources::{self, Found};
 
 const FIXTURE_CA: &str = include_str!("../../testdata/fixture-ca.crt");
 const RSA1024_CRT: &str = include_str!("../../testdata/rsa1024.crt");
@@ -141,6 +144,7 @@ fn plain(name: &str, crt: &str, key: &str, ca: Option<&str>) -> Entry {
         origin: Origin::Secret,
         certificate: None,
         secret: Some(secret(name, &data)),
+        found: None,
     }
 }
 
@@ -181,6 +185,7 @@ fn managed(
             name,
             &[("tls.crt", crt), ("tls.key", key), ("ca.crt", ca)],
         )),
+        found: None,
     }
 }
 
@@ -507,7 +512,320 @@ fn cases() -> Vec<Case> {
     let mut missing = plain("missing", &good, &good_key, c);
     missing.secret = None;
     out.push(case("Secret missing", missing, Critical, "secret"));
+    out.extend(source_cases());
     out
+}
+
+// ---- other sources (webhooks, APIServices, Ingresses, the API server, the kubeconfig) ----
+
+/// A caBundle row (a webhook's), reaching `reached`.
+fn bundle(name: &str, pem: &str, reached: Option<Reached>) -> Entry {
+    sources::row(
+        Origin::Webhook,
+        sources::CLUSTER,
+        format!("validatingwebhookconfiguration/cfg/{name}"),
+        sources::CLUSTER,
+        Found {
+            role: Role::CaBundle,
+            crt: (!pem.is_empty()).then(|| pem.as_bytes().to_vec()),
+            crt_label: "caBundle".into(),
+            reached,
+            ..Default::default()
+        },
+    )
+}
+
+/// What `svc.ns.svc` serves: `chain` (PEM) read through a port-forward.
+fn served(chain: &str) -> Option<Reached> {
+    let (certs, _) = parse_certs(chain.as_bytes());
+    Some(Reached::Served {
+        endpoint: "service ns/svc:443".into(),
+        server_name: "svc.ns.svc".into(),
+        chain: certs.into_iter().map(|c| c.der).collect(),
+    })
+}
+
+/// A server leaf for `svc.ns.svc`.
+fn svc_leaf(ca: &Ca, days: i64) -> String {
+    leaf(ca, |p| {
+        p.subject_alt_names = vec![SanType::DnsName("svc.ns.svc".try_into().unwrap())];
+        p.not_after = now() + T::days(days);
+    })
+    .0
+}
+
+/// An Ingress row over a TLS Secret (`None`: the Secret is missing) with `hosts`.
+fn ingress(name: &str, tls: Option<(&str, &str, &str)>, hosts: &[&str]) -> Entry {
+    let u = crate::sources::ingress::TlsUse {
+        namespace: "ns".into(),
+        ingress: name.into(),
+        secret: format!("{name}-tls"),
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+    };
+    let s = tls.map(|(crt, key, ca)| {
+        secret(
+            &format!("{name}-tls"),
+            &[("tls.crt", crt), ("tls.key", key), ("ca.crt", ca)],
+        )
+    });
+    crate::sources::ingress::entry(u, s)
+}
+
+/// An API server row: the served chain, the kubeconfig's CA, the dialled host.
+fn apiserver(chain: &str, ca: &str, host: &str) -> Entry {
+    sources::row(
+        Origin::ApiServer,
+        sources::CLUSTER,
+        format!("apiserver/{host}:6443"),
+        sources::CLUSTER,
+        Found {
+            role: Role::Certificate,
+            crt: Some(chain.as_bytes().to_vec()),
+            anchors: Some(ca.as_bytes().to_vec()),
+            hosts: vec![host.into()],
+            hosts_from: "the kubeconfig's server".into(),
+            ..Default::default()
+        },
+    )
+}
+
+fn client_leaf(ca: &Ca, eku: ExtendedKeyUsagePurpose) -> (String, String) {
+    leaf(ca, |p| {
+        p.subject_alt_names.clear();
+        p.distinguished_name.push(DnType::CommonName, "admin");
+        p.extended_key_usages = vec![eku];
+    })
+}
+
+fn source_cases() -> Vec<Case> {
+    use Severity::*;
+    let ca = root("Webhook CA");
+    let other = root("Other Webhook CA");
+    let soon = ca_signed_by("Webhook CA expiring", None, now() + T::days(3));
+    let mut out = Vec::new();
+    let (wrong_name, _) = leaf(&ca, |_| {});
+
+    // caBundles: the bundle's own validity, then what its consumer serves.
+    out.push(case(
+        "caBundle verifies the served certificate",
+        bundle("ok", &ca.pem, served(&svc_leaf(&ca, 90))),
+        Ok,
+        "served",
+    ));
+    out.push(case(
+        "caBundle does not verify the served certificate",
+        bundle("wrong", &ca.pem, served(&svc_leaf(&other, 90))),
+        Critical,
+        "served",
+    ));
+    out.push(case(
+        "caBundle CA expires within --crit",
+        bundle("soon", &soon.pem, served(&svc_leaf(&soon, 2))),
+        Critical,
+        "expiry",
+    ));
+    out.push(case(
+        "served certificate expires within --warn",
+        bundle("served-soon", &ca.pem, served(&svc_leaf(&ca, 20))),
+        Warning,
+        "served-expiry",
+    ));
+    out.push(case(
+        "served certificate does not cover NAME.NS.svc",
+        bundle("wrong-name", &ca.pem, served(&wrong_name)),
+        Critical,
+        "served",
+    ));
+    out.push(case(
+        "no ready endpoint, failurePolicy Ignore",
+        bundle(
+            "ignore",
+            &ca.pem,
+            Some(Reached::Unreachable {
+                endpoint: "service ns/svc:443".into(),
+                reason: "the Service has no ready endpoint".into(),
+                severity: Warning,
+            }),
+        ),
+        Warning,
+        "served",
+    ));
+    out.push(case(
+        "no ready endpoint, failurePolicy Fail",
+        bundle(
+            "fail",
+            &ca.pem,
+            Some(Reached::Unreachable {
+                endpoint: "service ns/svc:443".into(),
+                reason: "the Service has no ready endpoint".into(),
+                severity: Critical,
+            }),
+        ),
+        Critical,
+        "served",
+    ));
+    out.push(case(
+        "serving check not possible",
+        bundle(
+            "forbidden",
+            &ca.pem,
+            Some(Reached::NotChecked {
+                endpoint: "service ns/svc:443".into(),
+                reason: "forbidden".into(),
+            }),
+        ),
+        Unknown,
+        "served",
+    ));
+    out.push(case(
+        "empty caBundle",
+        bundle("empty", "", None),
+        Warning,
+        "ca-bundle",
+    ));
+    let mut insecure = bundle("insecure", &ca.pem, served(&svc_leaf(&ca, 90)));
+    insecure.origin = Origin::ApiService;
+    if let Some(f) = insecure.found.as_mut() {
+        f.notes.push(Finding {
+            severity: Warning,
+            check: "insecure",
+            message: "spec.insecureSkipTLSVerify is true".into(),
+            hint: None,
+        });
+    }
+    out.push(case(
+        "APIService with insecureSkipTLSVerify",
+        insecure,
+        Warning,
+        "insecure",
+    ));
+
+    // Ingresses.
+    let (crt, key) = leaf(&ca, |_| {});
+    out.push(case(
+        "Ingress names a missing Secret",
+        ingress("gone", None, &["app.example"]),
+        Critical,
+        "secret",
+    ));
+    out.push(case(
+        "Ingress host not covered by the SANs",
+        ingress(
+            "uncovered",
+            Some((&crt, &key, &ca.pem)),
+            &["app.example", "shop.example"],
+        ),
+        Critical,
+        "san",
+    ));
+    out.push(case(
+        "Ingress hosts covered",
+        ingress("covered", Some((&crt, &key, &ca.pem)), &["app.example"]),
+        Ok,
+        "chain",
+    ));
+
+    // The API server's served chain (no key) and the kubeconfig's client certificate.
+    out.push(case(
+        "API server certificate covers the dialled host",
+        apiserver(&crt, &ca.pem, "app.example"),
+        Ok,
+        "chain",
+    ));
+    out.push(case(
+        "API server certificate does not cover the dialled host",
+        apiserver(&crt, &ca.pem, "10.0.0.1"),
+        Critical,
+        "san",
+    ));
+    out.push(case(
+        "API server certificate from another CA",
+        apiserver(&crt, &other.pem, "app.example"),
+        Critical,
+        "chain",
+    ));
+    let (client, client_key) = client_leaf(&ca, ExtendedKeyUsagePurpose::ClientAuth);
+    out.push(case(
+        "client certificate",
+        sources::kubeconfig::entry(
+            "admin",
+            client.clone().into_bytes(),
+            Some(client_key.clone().into_bytes()),
+            Some(ca.pem.clone().into_bytes()),
+        ),
+        Ok,
+        "key-match",
+    ));
+    let (server_only, server_key) = client_leaf(&ca, ExtendedKeyUsagePurpose::ServerAuth);
+    out.push(case(
+        "client certificate without clientAuth",
+        sources::kubeconfig::entry(
+            "admin",
+            server_only.into_bytes(),
+            Some(server_key.into_bytes()),
+            None,
+        ),
+        Critical,
+        "usage",
+    ));
+    out.push(case(
+        "client certificate with another key",
+        sources::kubeconfig::entry(
+            "admin",
+            client.into_bytes(),
+            Some(key.clone().into_bytes()),
+            None,
+        ),
+        Critical,
+        "key-match",
+    ));
+    out.push(case(
+        "source not readable",
+        sources::unreadable(
+            Origin::Webhook,
+            "webhook/*",
+            "cannot list validatingwebhookconfigurations: forbidden".into(),
+            "grant list".into(),
+        ),
+        Unknown,
+        "source",
+    ));
+    out
+}
+
+#[test]
+fn material_without_a_key_never_gets_key_findings() {
+    let now = crate::inspect::now();
+    let ca = root("No-key CA");
+    let (crt, _) = leaf(&ca, |_| {});
+    for e in [
+        bundle("b", &ca.pem, served(&svc_leaf(&ca, 90))),
+        apiserver(&crt, &ca.pem, "app.example"),
+    ] {
+        let a = evaluate(&e, &[], Thresholds::default(), now);
+        assert!(
+            !a.findings
+                .iter()
+                .any(|f| f.check == "tls-key" || f.check == "key-match"),
+            "{}: {:?}",
+            e.name,
+            a.findings
+        );
+        assert_eq!(a.worst(), Severity::Ok, "{}: {:?}", e.name, a.findings);
+    }
+    let soon = ca_signed_by("Soon", None, now_t() + T::days(3));
+    let two = format!("{}{}", ca.pem, soon.pem);
+    let row = list::row(&bundle("two", &two, None), Thresholds::default(), now);
+    assert!(
+        row.days_left.is_some_and(|d| d <= 3),
+        "a bundle's days left are those of the CA that expires first: {:?}",
+        row.days_left
+    );
+    assert_eq!(row.status, Severity::Critical);
+}
+
+fn now_t() -> OffsetDateTime {
+    now()
 }
 
 #[test]

@@ -56,6 +56,7 @@ fn run(crt: &str, key: &str, ca: &str, expect: &Expectations) -> Analysis {
         tls_crt: Some(crt.as_bytes()),
         tls_key: Some(key.as_bytes()),
         ca_crt: Some(ca.as_bytes()),
+        ..Default::default()
     };
     analyze(
         &m,

@@ -90,6 +90,7 @@ pub async fn issue(
         tls_crt: Some(tls_crt.as_bytes()),
         tls_key: Some(key.as_bytes()),
         ca_crt: Some(ca_crt.as_bytes()),
+        ..Default::default()
     };
     let mut expect = Expectations {
         dns_names: alt_names.clone(),
