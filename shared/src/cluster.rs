@@ -18,8 +18,7 @@ pub struct ClusterArgs {
     /// Path to the kubeconfig file to use for CLI requests.
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-    /// The name of the kubeconfig context to use. Commands that run on a fleet take several
-    /// (`--context a,b` or repeated) and work on each; the others take one.
+    /// The name of the kubeconfig context to use (fleet commands: several, a,b or repeated).
     #[arg(
         long,
         global = true,
@@ -28,7 +27,7 @@ pub struct ClusterArgs {
         action = clap::ArgAction::Append
     )]
     pub context: Vec<String>,
-    /// Run on every context of the kubeconfig (commands that run on a fleet only).
+    /// Run on every context of the kubeconfig (fleet commands only).
     #[arg(long, global = true, conflicts_with = "context")]
     pub all_contexts: bool,
     /// The name of the kubeconfig cluster to use.

@@ -22,6 +22,13 @@ use crate::cli::{Cli, Command};
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     let g = &cli.global;
+    // Commands that connect refuse a fleet themselves; these read no kubeconfig at all.
+    if matches!(
+        cli.command,
+        Command::Config(_) | Command::Completion(_) | Command::Rbac(_)
+    ) {
+        shared::fleet::refuse_fleet(&g.cluster, "this command")?;
+    }
     match &cli.command {
         Command::Config(cmd) => Ok(cmd.run(g, &mut stdout)?),
         Command::Completion(args) => {

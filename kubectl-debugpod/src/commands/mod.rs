@@ -101,6 +101,13 @@ fn kubeconfig_user(k: &shared::cluster::LoadedKubeconfig) -> String {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout();
+    // Commands that connect refuse a fleet themselves; these read no kubeconfig at all.
+    if matches!(
+        cli.command,
+        Command::Config(_) | Command::Completion(_) | Command::Rbac { .. }
+    ) {
+        shared::fleet::refuse_fleet(&cli.global.cluster, "this command")?;
+    }
     match &cli.command {
         Command::Config(cmd) => Ok(cmd.run(&cli.global, &mut stdout)?),
         Command::Completion(args) => {

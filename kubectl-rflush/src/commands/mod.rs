@@ -25,6 +25,13 @@ use crate::cli::{Cli, Command};
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut stdout = std::io::stdout().lock();
+    // Commands that connect refuse a fleet themselves; these read no kubeconfig at all.
+    if matches!(
+        cli.command,
+        Command::Config(_) | Command::Completion(_) | Command::List(_) | Command::Rbac(_)
+    ) {
+        shared::fleet::refuse_fleet(&cli.global.cluster, "this command")?;
+    }
     match &cli.command {
         Command::Config(cmd) => Ok(cmd.run(&cli.global, &mut stdout)?),
         Command::Completion(args) => {

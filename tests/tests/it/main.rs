@@ -9,6 +9,7 @@ mod debugpod_cli;
 mod debugpod_e2e;
 mod fixtures_e2e;
 mod flag_rules;
+mod fleet_cli;
 mod fleet_e2e;
 mod krew;
 mod rflush;
