@@ -406,3 +406,56 @@ pub async fn resolve_for(
     };
     resolve(&ctx, config, names).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Status::failure("nope", "Reason").with_code(code).boxed())
+    }
+
+    #[test]
+    fn a_failed_list_is_an_unknown_row_with_a_hint() {
+        let forbidden = list_failure(
+            Origin::Webhook,
+            "validatingwebhookconfigurations.admissionregistration.k8s.io",
+            "the cluster",
+            &api_error(403),
+        );
+        assert_eq!(forbidden.name, "validatingwebhookconfigurations/*");
+        let a =
+            crate::evaluate::evaluate(&forbidden, &[], crate::findings::Thresholds::default(), 0);
+        assert_eq!(a.worst(), Severity::Unknown);
+        assert!(a.findings[0].message.contains("forbidden"));
+        assert!(
+            a.findings[0]
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("kubectl certs rbac --cluster-role"))
+        );
+        let unserved = list_failure(
+            Origin::Ingress,
+            "ingresses.networking.k8s.io",
+            "namespace x",
+            &api_error(404),
+        );
+        let f = unserved.found.unwrap().unreadable.unwrap();
+        assert!(f.message.contains("not served"), "{}", f.message);
+    }
+
+    #[test]
+    fn pem_of_round_trips_through_the_parser() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a.example".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let pem = pem_of(&[cert.der().to_vec(), cert.der().to_vec()]);
+        let (certs, problems) = crate::findings::parse_certs(&pem);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(certs.len(), 2);
+        assert_eq!(certs[0].der, cert.der().to_vec());
+    }
+}
