@@ -77,6 +77,9 @@ pub struct ListArgs {
     /// Expiry thresholds (the status and the days-left colour, as in check).
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
+    /// `--chunk-size`: the page size of the Certificate and Secret LISTs.
+    #[command(flatten)]
+    pub chunk: shared::paging::ChunkSizeArg,
     /// `--source`, `--include-opaque`.
     #[command(flatten)]
     pub sources: SourceArgs,
@@ -128,6 +131,10 @@ pub struct CheckArgs {
     /// Extra trusted CA certificates (PEM) to verify chains against, besides ca.crt.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// `--chunk-size`: the page size of the Certificate and Secret LISTs (a usage error with
+    /// names, which are looked up on their own).
+    #[command(flatten)]
+    pub chunk: shared::paging::ChunkSizeArg,
     /// `--source`, `--include-opaque` (a usage error with names).
     #[command(flatten)]
     pub sources: SourceArgs,

@@ -21,6 +21,7 @@ pub mod pem;
 pub mod prometheus;
 pub mod restart;
 pub mod rotation;
+pub mod scan;
 pub mod served;
 pub mod sources;
 pub mod vault;

@@ -1,16 +1,18 @@
-//! The cluster's certificates: cert-manager Certificates and TLS Secrets, fetched with one
-//! LIST per resource type and joined, plus the config's named certificates.
+//! The cluster's certificates: cert-manager Certificates and TLS Secrets, fetched with a
+//! (paged) LIST per resource type and joined, plus the config's named certificates.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::Value;
 use shared::Error;
 use shared::cluster::NamespaceScope;
-use shared::config::{Config, IssueMethod};
+use shared::config::Config;
+use shared::paging::{PageSink, list_paged};
 
 use crate::findings::{Expectations, Material};
+use crate::scan::{Joiner, sort_key};
 
 /// The Secret type of TLS Secrets.
 pub const TLS_TYPE: &str = "kubernetes.io/tls";
@@ -339,11 +341,24 @@ pub struct Inventory {
     pub no_cert_manager: bool,
 }
 
-/// Lists Certificates and TLS Secrets: one LIST each.
+/// Lists Certificates and TLS Secrets in pages of kubectl's default size, and with a label
+/// `selector` the partners of what it selects ([`load_paged`]).
 pub async fn load(
     client: &kube::Client,
     scope: &NamespaceScope,
     selector: Option<&str>,
+) -> Result<Inventory, Error> {
+    load_paged(client, scope, selector, shared::paging::DEFAULT_CHUNK_SIZE).await
+}
+
+/// Lists Certificates and TLS Secrets, in pages of `chunk_size` ([`shared::paging`]), and
+/// with a label `selector` the partners of what it selects. Holds every object listed: for
+/// `list`/`check` over a whole cluster, [`crate::scan::scan`] streams them instead.
+pub async fn load_paged(
+    client: &kube::Client,
+    scope: &NamespaceScope,
+    selector: Option<&str>,
+    chunk_size: u32,
 ) -> Result<Inventory, Error> {
     let ns = scope.as_option();
     let mut lp = ListParams::default();
@@ -353,31 +368,56 @@ pub async fn load(
     let certs = dyn_api(client, &certificate_resource(), ns);
     let secrets: Api<Secret> = api(client, ns);
     let secret_lp = lp.clone().fields(&format!("type={TLS_TYPE}"));
-    let (certs, secrets) = futures::join!(certs.list(&lp), secrets.list(&secret_lp));
+    let (mut cert_objects, mut secret_objects) = (Vec::new(), Vec::new());
+    let (certs, secrets) = futures::join!(
+        list_paged(&certs, &lp, chunk_size, &mut cert_objects),
+        list_paged(&secrets, &secret_lp, chunk_size, &mut secret_objects)
+    );
     let mut inv = Inventory::default();
     match certs {
-        Ok(list) => {
-            inv.certificates = list
-                .items
+        Ok(_) => {
+            inv.certificates = cert_objects
                 .into_iter()
                 .map(CertificateView::from_object)
                 .collect()
         }
-        Err(kube::Error::Api(s)) if s.code == 404 => inv.no_cert_manager = true,
+        Err(e) if matches!(e.kube_error(), kube::Error::Api(s) if s.code == 404) => {
+            inv.no_cert_manager = true
+        }
         Err(e) => {
-            return Err(Error::kube(
-                format!("list certificates.cert-manager.io in {}", scope.describe()),
-                e,
-            ));
+            return Err(e.into_error(format!(
+                "list certificates.cert-manager.io in {}",
+                scope.describe()
+            )));
         }
     }
-    inv.secrets = secrets
-        .map_err(|e| Error::kube(format!("list secrets in {}", scope.describe()), e))?
-        .items;
+    secrets.map_err(|e| e.into_error(format!("list secrets in {}", scope.describe())))?;
+    inv.secrets = secret_objects;
     if selector.is_some() {
-        add_partners(client, scope, &mut inv).await?;
+        add_partners(client, scope, &mut inv, chunk_size).await?;
     }
     Ok(inv)
+}
+
+/// Keeps the Secrets whose key is in `wanted` of a paged LIST.
+struct KeepSecrets<'a> {
+    wanted: &'a HashSet<(String, String)>,
+    kept: Vec<Secret>,
+}
+
+impl PageSink<Secret> for KeepSecrets<'_> {
+    fn page(&mut self, items: Vec<Secret>) {
+        let wanted = self.wanted;
+        self.kept.extend(
+            items
+                .into_iter()
+                .filter(|s| wanted.contains(&secret_key(s))),
+        );
+    }
+
+    fn restart(&mut self) {
+        self.kept.clear();
+    }
 }
 
 fn secret_key(s: &Secret) -> (String, String) {
@@ -396,6 +436,7 @@ async fn add_partners(
     client: &kube::Client,
     scope: &NamespaceScope,
     inv: &mut Inventory,
+    chunk_size: u32,
 ) -> Result<(), Error> {
     let ns = scope.as_option();
     let have: HashSet<(String, String)> = inv.secrets.iter().map(secret_key).collect();
@@ -407,23 +448,27 @@ async fn add_partners(
     };
     let selected = claimed(inv);
     if !inv.no_cert_manager && have.iter().any(|k| !selected.contains(k)) {
-        let all = dyn_api(client, &certificate_resource(), ns)
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| {
-                Error::kube(
-                    format!("list certificates.cert-manager.io in {}", scope.describe()),
-                    e,
-                )
-            })?;
+        let mut all: Vec<DynamicObject> = Vec::new();
+        list_paged(
+            &dyn_api(client, &certificate_resource(), ns),
+            &ListParams::default(),
+            chunk_size,
+            &mut all,
+        )
+        .await
+        .map_err(|e| {
+            e.into_error(format!(
+                "list certificates.cert-manager.io in {}",
+                scope.describe()
+            ))
+        })?;
         let names: HashSet<(String, String)> = inv
             .certificates
             .iter()
             .map(|c| (c.namespace.clone(), c.name.clone()))
             .collect();
         inv.certificates.extend(
-            all.items
-                .into_iter()
+            all.into_iter()
                 .map(CertificateView::from_object)
                 .filter(|c| {
                     have.contains(&(c.namespace.clone(), c.secret_name.clone()))
@@ -432,120 +477,39 @@ async fn add_partners(
         );
     }
     let claimed = claimed(inv);
-    if claimed.iter().any(|k| !have.contains(k)) {
-        let all = api::<Secret>(client, ns)
-            .list(&ListParams::default().fields(&format!("type={TLS_TYPE}")))
-            .await
-            .map_err(|e| Error::kube(format!("list secrets in {}", scope.describe()), e))?;
-        inv.secrets.extend(all.items.into_iter().filter(|s| {
-            let k = secret_key(s);
-            claimed.contains(&k) && !have.contains(&k)
-        }));
+    let wanted: HashSet<(String, String)> = claimed.difference(&have).cloned().collect();
+    if !wanted.is_empty() {
+        // Every TLS Secret goes past, but only the partners are kept.
+        let mut partners = KeepSecrets {
+            wanted: &wanted,
+            kept: Vec::new(),
+        };
+        list_paged(
+            &api::<Secret>(client, ns),
+            &ListParams::default().fields(&format!("type={TLS_TYPE}")),
+            chunk_size,
+            &mut partners,
+        )
+        .await
+        .map_err(|e| e.into_error(format!("list secrets in {}", scope.describe())))?;
+        inv.secrets.extend(partners.kept);
     }
     Ok(())
 }
 
-/// The config's namespace for an entry.
-fn config_ns<'a>(config: &'a Config, e: &'a shared::config::CertificateEntry) -> &'a str {
-    e.namespace.as_deref().unwrap_or(&config.namespace)
-}
-
 /// Joins an inventory into entries: one per Certificate, one per TLS Secret no Certificate
 /// claims, and (with `include_missing`) the config's named certificates whose Secret is absent.
+/// The join is [`crate::scan::Joiner`]'s, the one `list` and `check` stream through.
 pub fn entries(
     inv: &Inventory,
     config: &Config,
     scope: &NamespaceScope,
     include_missing: bool,
 ) -> Vec<Entry> {
-    let mut secrets: BTreeMap<(String, String), &Secret> = BTreeMap::new();
-    for s in &inv.secrets {
-        secrets.insert(
-            (
-                s.metadata.namespace.clone().unwrap_or_default(),
-                s.metadata.name.clone().unwrap_or_default(),
-            ),
-            s,
-        );
-    }
-    let config_for = |ns: &str, secret: &str| {
-        config
-            .certificates
-            .iter()
-            .find(|c| config_ns(config, c) == ns && c.secret_name == secret)
-    };
-    let mut out = Vec::new();
-    let mut claimed = HashSet::new();
-    for c in &inv.certificates {
-        let key = (c.namespace.clone(), c.secret_name.clone());
-        claimed.insert(key.clone());
-        out.push(Entry {
-            namespace: c.namespace.clone(),
-            name: c.name.clone(),
-            secret_name: c.secret_name.clone(),
-            config_name: config_for(&c.namespace, &c.secret_name).map(|e| e.name.clone()),
-            manager: Manager::CertManager,
-            origin: Origin::Certificate,
-            certificate: Some(c.clone()),
-            secret: secrets.get(&key).map(|s| (*s).clone()),
-            found: None,
-        });
-    }
-    for ((ns, name), s) in &secrets {
-        if claimed.contains(&(ns.clone(), name.clone())) {
-            continue;
-        }
-        let cfg = config_for(ns, name);
-        let manager = match cfg.map(|c| c.method) {
-            Some(IssueMethod::Vault) => Manager::Vault,
-            _ => Manager::Unmanaged,
-        };
-        out.push(Entry {
-            namespace: ns.clone(),
-            name: name.clone(),
-            secret_name: name.clone(),
-            config_name: cfg.map(|c| c.name.clone()),
-            manager,
-            origin: Origin::Secret,
-            certificate: None,
-            secret: Some((*s).clone()),
-            found: None,
-        });
-    }
-    if include_missing {
-        for c in &config.certificates {
-            let ns = config_ns(config, c);
-            if scope.as_option().is_some_and(|s| s != ns) {
-                continue;
-            }
-            if out
-                .iter()
-                .any(|e| e.namespace == ns && e.secret_name == c.secret_name)
-            {
-                continue;
-            }
-            out.push(Entry {
-                namespace: ns.to_string(),
-                name: c.name.clone(),
-                secret_name: c.secret_name.clone(),
-                config_name: Some(c.name.clone()),
-                manager: if c.method == IssueMethod::Vault {
-                    Manager::Vault
-                } else {
-                    Manager::CertManager
-                },
-                origin: if c.method == IssueMethod::Vault {
-                    Origin::Secret
-                } else {
-                    Origin::Certificate
-                },
-                certificate: None,
-                secret: None,
-                found: None,
-            });
-        }
-    }
-    out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let mut joiner = Joiner::new(inv.certificates.clone(), config, scope, include_missing);
+    let mut out = joiner.join(inv.secrets.clone());
+    out.extend(joiner.finish());
+    out.sort_by_cached_key(sort_key);
     out
 }
 

@@ -1,6 +1,7 @@
 //! Paged LIST: read a large collection in chunks (`limit` + `continue`), like kubectl's
-//! `--chunk-size`, handing each page to the caller before the next is fetched, so that no one
-//! ever has to hold every object of a cluster with tens of thousands of them.
+//! `--chunk-size`, handing each page to the caller while the next one is fetched (never more
+//! than two pages in memory), so that no one ever has to hold every object of a cluster with
+//! tens of thousands of them.
 //!
 //! # Expired continue tokens
 //!
@@ -22,6 +23,21 @@ use serde::de::DeserializeOwned;
 
 /// kubectl's default `--chunk-size`: items per page.
 pub const DEFAULT_CHUNK_SIZE: u32 = 500;
+
+/// `--chunk-size N`, as kubectl has it, for commands that LIST many objects.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct ChunkSizeArg {
+    /// Read large lists in pages of N items, as kubectl does; 0 reads everything in one request [default: 500].
+    #[arg(long, value_name = "N")]
+    pub chunk_size: Option<u32>,
+}
+
+impl ChunkSizeArg {
+    /// The page size: the flag's, else [`DEFAULT_CHUNK_SIZE`].
+    pub fn get(&self) -> u32 {
+        self.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE)
+    }
+}
 
 /// Receives the items of a paged LIST, a page at a time.
 pub trait PageSink<K> {
@@ -122,7 +138,7 @@ pub fn is_expired(err: &kube::Error) -> bool {
 }
 
 /// LISTs `api` with `params` in pages of `chunk_size` items (0: one request, no paging),
-/// following `continue` tokens, and hands each page to `sink` before fetching the next.
+/// following `continue` tokens, and hands each page to `sink` while the next is fetched.
 ///
 /// If the continue token expires (see the module documentation), calls
 /// [`PageSink::restart`] and lists again from the first page, once. `params.limit` and
@@ -134,7 +150,7 @@ pub async fn list_paged<K, S>(
     sink: &mut S,
 ) -> Result<ListSummary, PagingError>
 where
-    K: Clone + DeserializeOwned + std::fmt::Debug,
+    K: Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
     S: PageSink<K> + ?Sized,
 {
     let mut summary = ListSummary::default();
@@ -168,7 +184,36 @@ enum Attempt {
     Failed(PagingError),
 }
 
-/// One pass from the first page to the last; the number of items delivered.
+/// A page being fetched in the background; aborted if dropped unawaited.
+struct Pending<K: Clone>(tokio::task::JoinHandle<kube::Result<kube::api::ObjectList<K>>>);
+
+impl<K: Clone> Drop for Pending<K> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<K> Pending<K>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    fn start(api: &Api<K>, lp: &ListParams) -> Self {
+        let (api, lp) = (api.clone(), lp.clone());
+        Pending(tokio::spawn(async move { api.list(&lp).await }))
+    }
+
+    async fn result(mut self) -> kube::Result<kube::api::ObjectList<K>> {
+        match (&mut self.0).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(kube::Error::Service(Box::new(e))),
+        }
+    }
+}
+
+/// One pass from the first page to the last; the number of items delivered. The next page is
+/// requested before the current one goes to the sink, so the API server prepares it while the
+/// caller works on this one (at most two pages are held).
 async fn one_listing<K, S>(
     api: &Api<K>,
     params: &ListParams,
@@ -177,15 +222,16 @@ async fn one_listing<K, S>(
     summary: &mut ListSummary,
 ) -> Result<usize, Attempt>
 where
-    K: Clone + DeserializeOwned + std::fmt::Debug,
+    K: Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
     S: PageSink<K> + ?Sized,
 {
     let mut lp = params.clone();
     lp.limit = (chunk_size > 0).then_some(chunk_size);
     lp.continue_token = None;
     let mut items = 0;
+    let mut pending = Pending::start(api, &lp);
     for page in 1.. {
-        let list = match api.list(&lp).await {
+        let list = match pending.result().await {
             Ok(list) => list,
             Err(source) if lp.continue_token.is_some() && is_expired(&source) => {
                 return Err(Attempt::Expired {
@@ -197,10 +243,17 @@ where
         };
         items += list.items.len();
         summary.pages += 1;
+        let next = match list.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) if chunk_size > 0 => {
+                lp.continue_token = Some(token);
+                Some(Pending::start(api, &lp))
+            }
+            _ => None,
+        };
         sink.page(list.items);
-        match list.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) if chunk_size > 0 => lp.continue_token = Some(token),
-            _ => break,
+        match next {
+            Some(next) => pending = next,
+            None => break,
         }
     }
     Ok(items)

@@ -16,6 +16,7 @@ use crate::findings::Analysis;
 use crate::findings::{Finding, Severity, Thresholds};
 use crate::inspect::{now, rfc3339};
 use crate::model::{self, Entry};
+use crate::scan::{self, Rows};
 use crate::served;
 use crate::sources;
 
@@ -170,6 +171,13 @@ pub async fn run(
         }
         .into());
     }
+    if args.chunk.chunk_size.is_some() && !args.names.is_empty() {
+        return Err(shared::Error::Usage {
+            message: "--chunk-size pages the LISTs of every certificate in scope; names are looked up on their own".into(),
+            hint: Some("drop --chunk-size, or the names".into()),
+        }
+        .into());
+    }
     if !args.names.is_empty() && (!args.sources.sources.is_empty() || args.sources.include_opaque) {
         return Err(shared::Error::Usage {
             message: "--source and --include-opaque choose what to read in scope; names are looked up on their own".into(),
@@ -195,7 +203,11 @@ pub async fn run(
         warn: args.thresholds.warn,
         crit: args.thresholds.crit,
     };
-    let entries = if args.names.is_empty() {
+    let now = now();
+    let verdicts = if args.names.is_empty() {
+        // The same certificates `list` shows: with no selector, also the config's named
+        // certificates whose Secret is missing (a deleted Secret must not vanish from monitoring).
+        // Each page of Secrets becomes verdicts before the next is read (see `scan`).
         let selector = args.select.selector.as_deref();
         let selection = sources::Selection::new(
             &args.sources.sources,
@@ -203,37 +215,47 @@ pub async fn run(
             &scope,
             selector,
         )?;
-        let mut entries = Vec::new();
+        let verdict = |e: &Entry| Verdict::of(e, evaluate(e, &anchors, thresholds, now), now);
+        let mut verdicts = Rows::new(verdict);
         if selection.wants_inventory() {
-            let inv = model::load(&conn.client, &scope, selector).await?;
-            // The same certificates `list` shows: with no selector, also the config's named
-            // certificates whose Secret is missing (a deleted Secret must not vanish from monitoring).
-            entries = model::entries(&inv, &config.config, &scope, selector.is_none());
-            entries.retain(|e| selection.wants(e.origin));
-        }
-        entries.extend(sources::collect_for(global, &conn, &scope, selector, &selection).await);
-        entries
-    } else {
-        sources::resolve_for(global, &conn, &config.config, &scope, &args.names).await?
-    };
-    let now = now();
-    let mut verdicts = Vec::with_capacity(entries.len());
-    for e in &entries {
-        let mut a = evaluate(e, &anchors, thresholds, now);
-        if let (Some(ep), Some(text)) = (&endpoint, &args.endpoint) {
-            served::assess(
-                &mut a,
+            scan::scan(
                 &conn.client,
-                &e.namespace,
-                ep,
-                text,
-                thresholds,
-                now,
+                &scope,
+                selector,
+                &config.config,
+                args.select.selector.is_none(),
+                args.chunk.get(),
+                &mut verdicts,
             )
-            .await;
+            .await?;
         }
-        verdicts.push(Verdict::of(e, a, now));
-    }
+        let mut verdicts = verdicts.finish();
+        verdicts.retain(|v| selection.wants(v.source));
+        let others = sources::collect_for(global, &conn, &scope, selector, &selection).await;
+        verdicts.extend(others.iter().map(verdict));
+        verdicts
+    } else {
+        let entries =
+            sources::resolve_for(global, &conn, &config.config, &scope, &args.names).await?;
+        let mut verdicts = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let mut a = evaluate(e, &anchors, thresholds, now);
+            if let (Some(ep), Some(text)) = (&endpoint, &args.endpoint) {
+                served::assess(
+                    &mut a,
+                    &conn.client,
+                    &e.namespace,
+                    ep,
+                    text,
+                    thresholds,
+                    now,
+                )
+                .await;
+            }
+            verdicts.push(Verdict::of(e, a, now));
+        }
+        verdicts
+    };
     let summary = Summary::of(&verdicts);
     let worst = verdicts
         .iter()

@@ -14,6 +14,7 @@ use crate::evaluate::evaluate;
 use crate::findings::{Severity, Thresholds, parse_certs};
 use crate::inspect::{now, rfc3339};
 use crate::model::{self, Entry};
+use crate::scan::{self, Rows};
 use crate::sources;
 
 /// One row of `list`.
@@ -214,6 +215,11 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let (config, conn, scope) =
         super::setup(global, args.select.all_namespaces.all_namespaces).await?;
+    let thresholds = Thresholds {
+        warn: args.thresholds.warn,
+        crit: args.thresholds.crit,
+    };
+    let now = now();
     let selector = args.select.selector.as_deref();
     let selection = sources::Selection::new(
         &args.sources.sources,
@@ -221,24 +227,29 @@ pub async fn run(
         &scope,
         selector,
     )?;
-    let mut entries = Vec::new();
+    // Each page of Secrets becomes rows before the next is read (see `scan`).
+    let mut rows = Rows::new(|e: &Entry| row(e, thresholds, now));
     if selection.wants_inventory() {
-        let inv = model::load(&conn.client, &scope, selector).await?;
-        if inv.no_cert_manager {
+        let scanned = scan::scan(
+            &conn.client,
+            &scope,
+            selector,
+            &config.config,
+            args.select.selector.is_none(),
+            args.chunk.get(),
+            &mut rows,
+        )
+        .await?;
+        if scanned.no_cert_manager {
             shared::exit::warn(
                 "cert-manager's Certificate CRD is not installed; listing TLS Secrets only",
             );
         }
-        entries = model::entries(&inv, &config.config, &scope, selector.is_none());
-        entries.retain(|e| selection.wants(e.origin));
     }
-    entries.extend(sources::collect_for(global, &conn, &scope, selector, &selection).await);
-    let thresholds = Thresholds {
-        warn: args.thresholds.warn,
-        crit: args.thresholds.crit,
-    };
-    let now = now();
-    let rows: Vec<ListRow> = entries.iter().map(|e| row(e, thresholds, now)).collect();
+    let mut rows: Vec<ListRow> = rows.finish();
+    rows.retain(|r| selection.wants(r.source));
+    let others = sources::collect_for(global, &conn, &scope, selector, &selection).await;
+    rows.extend(others.iter().map(|e| row(e, thresholds, now)));
     if rows.is_empty() && !args.output.output.is_structured() {
         eprintln!("No certificates found in {}.", scope.describe());
     }
