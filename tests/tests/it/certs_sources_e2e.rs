@@ -17,6 +17,7 @@ use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
@@ -379,7 +380,8 @@ async fn certs_sources_webhook_bundles_are_checked_against_what_the_service_serv
 
 #[tokio::test]
 #[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
-async fn certs_sources_apiservice_bundle_is_checked_against_its_service() -> Result<()> {
+async fn certs_sources_apiservice_and_crd_conversion_bundles_are_checked_against_their_service()
+-> Result<()> {
     let f = Fixture::new("agg").await?;
     let ca = make_ca("Aggregated API CA");
     let other = make_ca("Another CA");
@@ -411,6 +413,42 @@ async fn certs_sources_apiservice_bundle_is_checked_against_its_service() -> Res
     ensure!(
         has_finding(row, "served", "critical", "does not verify"),
         "{row:#}"
+    );
+
+    // A CRD whose conversion webhook is the same Service, with the right CA: ok.
+    let plural = format!("widgets{}", unique());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"plural": plural, "singular": plural, "kind": "Widget", "listKind": "WidgetList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                          "schema": {"openAPIV3Schema": {"type": "object"}}}],
+            "conversion": {"strategy": "Webhook", "webhook": {
+                "conversionReviewVersions": ["v1"],
+                "clientConfig": {"caBundle": b64(&ca.pem),
+                                 "service": {"namespace": f.ns, "name": "agg", "port": 443}}}},
+        },
+    }))?;
+    let _crd = ClusterScoped::create(&f.sb, &f.admin, &crd).await?;
+    let checked = f.certs(&["check", "-A", "--source", "crd-conversion", "-o", "json"])?;
+    let items = by_name(&json_of(&checked)?);
+    let name = format!("customresourcedefinition/{plural}.{group}");
+    let row = items.get(&name).context(text(&checked))?;
+    ensure!(
+        row["status"] == "ok" && row["source"] == "crd-conversion",
+        "{row:#}"
+    );
+    ensure!(
+        has_finding(row, "served", "ok", "the caBundle verifies"),
+        "{row:#}"
+    );
+    let validated = f.certs(&["validate", &name, "-o", "json"])?;
+    ensure!(
+        json_of(&validated)?["status"] == "ok",
+        "{}",
+        text(&validated)
     );
     Ok(())
 }
