@@ -3,6 +3,7 @@
 //! fsynced before they are unlinked (or, for a spread flush, given their random expiry),
 //! cursors saved for resuming, pacing after every batch.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,14 +12,17 @@ use anyhow::Result;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, StreamExt};
 
 use crate::backup_format::{BackupWriter, Record};
 use crate::connect::{Redis, explain};
+use crate::dup_window::DupWindow;
 use crate::pacing::{PaceConfig, Pacer, Probe};
 use crate::progress::{Progress, cursor_fraction};
 use crate::scan::{self, Key};
-use crate::spread::{NodeSpread, Spread};
+use crate::spread::{NodeSpread, Outcome, Spread};
 
 /// Keys backed up between two fsyncs (each fsync is followed by the UNLINKs it covers).
 const SYNC_GROUP: usize = 5000;
@@ -208,25 +212,34 @@ fn update_progress(state: &State, dbsizes: &[u64], progress: &Progress, plan: &P
 
 /// One SCAN page with, when backing up, its keys' DUMPs (aligned with the keys).
 struct Page {
+    /// Its position in this run's scan of the node (0 = first).
+    index: u64,
     next: u64,
     keys: Vec<Key>,
     records: Option<Vec<Option<Record>>>,
+    /// How many pages had all their deletes acknowledged when this page's DUMPs were sent.
+    acked_before: u64,
 }
 
 /// The node's pages in cursor order. SCANs run one after another (each needs the previous
-/// cursor) while up to [`DUMP_DEPTH`] pages' DUMPs are in flight, so Redis always has the
-/// next request queued while this side writes the previous page to disk.
+/// cursor, and nothing else: not the deletes) while up to [`DUMP_DEPTH`] pages' DUMPs are in
+/// flight, so Redis always has the next request queued while this side writes the previous
+/// page to disk.
 fn pages<'a>(
     conn: &'a MultiplexedConnection,
     plan: &'a Plan,
     start: u64,
+    acked: &'a AtomicU64,
 ) -> impl futures::Stream<Item = redis::RedisResult<Page>> + 'a {
-    let scans = futures::stream::unfold(Some(start), move |cursor| async move {
-        let cursor = cursor?;
+    let scans = futures::stream::unfold(Some((start, 0u64)), move |at| async move {
+        let (cursor, index) = at?;
         let mut c = conn.clone();
         Some(
             match scan::scan_page(&mut c, cursor, &plan.pattern, plan.batch).await {
-                Ok((next, keys)) => (Ok((next, keys)), (next != 0).then_some(next)),
+                Ok((next, keys)) => (
+                    Ok((index, next, keys)),
+                    (next != 0).then_some((next, index + 1)),
+                ),
                 Err(e) => (Err(e), None),
             },
         )
@@ -234,16 +247,19 @@ fn pages<'a>(
     let dumping = plan.backup.is_some() && plan.action != Action::Count;
     scans
         .map(move |page| async move {
-            let (next, keys) = page?;
+            let (index, next, keys) = page?;
+            let acked_before = acked.load(Ordering::SeqCst);
             let records = if dumping && !keys.is_empty() {
                 Some(scan::dump(&mut conn.clone(), &keys).await?)
             } else {
                 None
             };
             Ok(Page {
+                index,
                 next,
                 keys,
                 records,
+                acked_before,
             })
         })
         .buffered(DUMP_DEPTH)
@@ -265,7 +281,7 @@ async fn run_node(
     if start.done {
         return Ok(());
     }
-    let mut spread = match &plan.spread {
+    let spread = match &plan.spread {
         Some(s) if plan.action == Action::Flush => {
             let mut c = conn.clone();
             Some(
@@ -279,53 +295,183 @@ async fn run_node(
         }
         _ => None,
     };
-    let result = scan_node(
+    let mut node = NodeScan {
         index,
-        start.cursor,
-        &conn,
-        &label,
+        conn: &conn,
         cluster_mode,
         plan,
-        &state,
-        &mut pacer,
-        spread.as_mut(),
+        state: &state,
+        spread,
         dbsizes,
         progress,
-    )
-    .await;
+        unsynced: Vec::new(),
+        dups: DupWindow::default(),
+        in_flight: FuturesOrdered::new(),
+        delete_failed: false,
+    };
+    let result = node
+        .run(start.cursor, &mut pacer)
+        .await
+        .map_err(|e| NodeFailure {
+            node: label.clone(),
+            error: e,
+        });
     state
         .paused_micros
         .fetch_add(pacer.paused.as_micros() as u64, Ordering::Relaxed);
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn scan_node(
+/// Pages before which the checkpoint's cursor may move once the batch is acknowledged.
+#[derive(Debug, Clone, Copy)]
+struct Commit {
+    /// The last page the batch completes.
+    page: u64,
+    /// That page's next cursor.
+    next: u64,
+}
+
+/// What a batch in flight did.
+#[derive(Debug, Default)]
+struct Done {
+    deleted: u64,
+    spread: Outcome,
+}
+
+type Batch = BoxFuture<'static, (Option<Commit>, redis::RedisResult<Done>)>;
+
+/// Pages SCAN may run ahead of the page being handed to UNLINK.
+const SCAN_AHEAD: usize = 2;
+
+/// One node's loop: pages in cursor order, their deletes pipelined (up to the pacer's depth
+/// in flight), the cursor saved only up to the last page whose deletes, and those of every
+/// page before it, were acknowledged.
+struct NodeScan<'a> {
     index: usize,
-    start_cursor: u64,
-    conn: &MultiplexedConnection,
-    label: &str,
+    conn: &'a MultiplexedConnection,
     cluster_mode: bool,
-    plan: &Plan,
-    state: &State,
-    pacer: &mut Pacer,
-    mut spread: Option<&mut NodeSpread>,
-    dbsizes: &[u64],
-    progress: &Progress,
-) -> Result<(), NodeFailure> {
-    let fail = |error: anyhow::Error| NodeFailure {
-        node: label.to_string(),
-        error,
-    };
-    let mut pages = std::pin::pin!(pages(conn, plan, start_cursor));
-    let mut work = conn.clone();
-    let mut unsynced: Vec<Key> = Vec::new();
-    while let Some(page) = pages.next().await {
+    plan: &'a Plan,
+    state: &'a State,
+    spread: Option<NodeSpread>,
+    dbsizes: &'a [u64],
+    progress: &'a Progress,
+    /// Keys backed up but not yet fsynced (and so not yet unlinked).
+    unsynced: Vec<Key>,
+    dups: DupWindow,
+    in_flight: FuturesOrdered<Batch>,
+    /// A delete failed: the cursor stays before it, later batches only count.
+    delete_failed: bool,
+}
+
+impl NodeScan<'_> {
+    async fn run(&mut self, start_cursor: u64, pacer: &mut Pacer) -> Result<()> {
+        let acked = AtomicU64::new(0);
+        let mut pages = std::pin::pin!(pages(self.conn, self.plan, start_cursor, &acked));
+        let mut ahead: VecDeque<Page> = VecDeque::new();
+        let mut scanning = true;
+        let mut scan_ended = false;
+        let mut failure: Option<anyhow::Error> = None;
+        let label = self.state.cursors()[self.index].node.clone();
+        loop {
+            // Hand pages on while the pacer allows more batches in flight.
+            while scanning
+                && failure.is_none()
+                && self.in_flight.len() < pacer.depth()
+                && let Some(page) = ahead.pop_front()
+            {
+                let n = page.keys.len() as u64;
+                match self.handle(page).await {
+                    Ok(true) => scanning = false,
+                    Ok(false) if self.plan.action == Action::Flush => {
+                        let sleep = pacer.next_sleep(n);
+                        if !sleep.is_zero() {
+                            // Nothing of this flush at the server while it pauses.
+                            while let Some(done) = self.in_flight.next().await {
+                                self.finish(done, &acked, &mut failure, &label);
+                            }
+                            pacer.pause_for(sleep).await;
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => failure = Some(e),
+                }
+            }
+            let taking = scanning && failure.is_none();
+            // The stream ends after the last page, which may still wait in `ahead`.
+            if (!taking || (scan_ended && ahead.is_empty())) && self.in_flight.is_empty() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                page = pages.next(), if taking && !scan_ended && ahead.len() < SCAN_AHEAD => match page {
+                    Some(Ok(page)) => ahead.push_back(page),
+                    Some(Err(e)) => failure = Some(explain(e, &label)),
+                    None => scan_ended = true,
+                },
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.finish(done, &acked, &mut failure, &label);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if self.plan.action == Action::Backup
+            && let Some(backup) = &self.plan.backup
+        {
+            let backup = backup.clone();
+            tokio::task::block_in_place(|| backup.lock().expect("backup writer").sync())?;
+        }
+        Ok(())
+    }
+
+    /// Counts an acknowledged batch and moves the cursor past the pages it completes.
+    fn finish(
+        &mut self,
+        (commit, result): (Option<Commit>, redis::RedisResult<Done>),
+        acked: &AtomicU64,
+        failure: &mut Option<anyhow::Error>,
+        label: &str,
+    ) {
+        let state = self.state;
+        match result {
+            Ok(done) => {
+                // Deleted keys are gone, so a resumed run cannot count them again; keys
+                // given an expiry after a failed batch are given one again on resume and
+                // counted then.
+                state.deleted.fetch_add(done.deleted, Ordering::Relaxed);
+                if !self.delete_failed {
+                    state.expiring.fetch_add(done.spread.set, Ordering::Relaxed);
+                    state.kept.fetch_add(done.spread.kept, Ordering::Relaxed);
+                    if let Some(c) = commit {
+                        let mut cursors = state.cursors.lock().expect("cursors");
+                        cursors[self.index].cursor = c.next;
+                        cursors[self.index].done = c.next == 0;
+                        acked.store(c.page + 1, Ordering::SeqCst);
+                    }
+                }
+            }
+            Err(e) => {
+                self.delete_failed = true;
+                if failure.is_none() {
+                    *failure = Some(explain(e, label));
+                }
+            }
+        }
+        update_progress(state, self.dbsizes, self.progress, self.plan);
+    }
+
+    /// Takes one page: counts and samples it, writes its records, and sends its deletes (or
+    /// those of the backup group it completes). Returns true when it is the last page.
+    async fn handle(&mut self, page: Page) -> Result<bool> {
+        let (plan, state) = (self.plan, self.state);
         let Page {
+            index: page_index,
             next,
             mut keys,
             records,
-        } = page.map_err(|e| fail(explain(e, label)))?;
+            acked_before,
+        } = page;
         let stop_now = state.stop.load(Ordering::Relaxed);
         state
             .matched
@@ -352,13 +498,26 @@ async fn scan_node(
         let last = next == 0 || reached_max || stop_now;
         if plan.action != Action::Count && !keys.is_empty() {
             if let (Some(backup), Some(records)) = (&plan.backup, records) {
-                let records: Vec<Record> = records.into_iter().take(keys.len()).flatten().collect();
+                let mut records: Vec<Record> =
+                    records.into_iter().take(keys.len()).flatten().collect();
+                if plan.action == Action::Flush {
+                    // A key SCAN returned again while its first copy's UNLINK was not yet
+                    // sent is written (and unlinked) once.
+                    self.dups.forget_before(acked_before);
+                    let fresh: std::collections::HashSet<Key> = self
+                        .dups
+                        .admit(page_index, records.iter().map(|r| r.key.clone()))
+                        .into_iter()
+                        .collect();
+                    if fresh.len() < records.len() {
+                        let mut fresh = fresh;
+                        records.retain(|r| fresh.remove(&r.key));
+                    }
+                    self.unsynced.extend(records.iter().map(|r| r.key.clone()));
+                }
                 state
                     .backed_up
                     .fetch_add(records.len() as u64, Ordering::Relaxed);
-                if plan.action == Action::Flush {
-                    unsynced.extend(records.iter().map(|r| r.key.clone()));
-                }
                 let backup = backup.clone();
                 tokio::task::block_in_place(|| -> Result<()> {
                     let mut w = backup.lock().expect("backup writer");
@@ -366,59 +525,80 @@ async fn scan_node(
                         w.write(r)?;
                     }
                     Ok(())
-                })
-                .map_err(&fail)?;
+                })?;
             } else {
-                unsynced.extend(keys.iter().cloned());
+                self.unsynced.extend(keys.iter().cloned());
             }
+        }
+        if plan.action != Action::Flush {
+            let mut cursors = state.cursors.lock().expect("cursors");
+            cursors[self.index].cursor = next;
+            cursors[self.index].done = next == 0;
+            drop(cursors);
+            update_progress(state, self.dbsizes, self.progress, plan);
+            return Ok(last);
         }
         // Delete in groups: one fsync covers several pages, and every key is on disk
         // before its UNLINK is sent. UNLINKs stay at most one page each.
-        let group_full = plan.backup.is_none() || unsynced.len() >= SYNC_GROUP;
-        if plan.action == Action::Flush && (group_full || last) && !unsynced.is_empty() {
+        let commit = Commit {
+            page: page_index,
+            next,
+        };
+        let group_full = plan.backup.is_none() || self.unsynced.len() >= SYNC_GROUP;
+        if (group_full || last) && !self.unsynced.is_empty() {
             if let Some(backup) = &plan.backup {
                 let backup = backup.clone();
-                tokio::task::block_in_place(|| backup.lock().expect("backup writer").sync())
-                    .map_err(&fail)?;
+                tokio::task::block_in_place(|| backup.lock().expect("backup writer").sync())?;
             }
-            for chunk in unsynced.chunks(plan.batch.max(1)) {
-                if let Some(spread) = spread.as_deref_mut() {
-                    let done = spread
-                        .expire(&mut work, chunk, cluster_mode)
-                        .await
-                        .map_err(|e| fail(explain(e, label)))?;
-                    state.expiring.fetch_add(done.set, Ordering::Relaxed);
-                    state.kept.fetch_add(done.kept, Ordering::Relaxed);
-                } else {
-                    let n = scan::unlink(&mut work, chunk, cluster_mode)
-                        .await
-                        .map_err(|e| fail(explain(e, label)))?;
-                    state.deleted.fetch_add(n, Ordering::Relaxed);
+            let unsynced = std::mem::take(&mut self.unsynced);
+            let chunks: Vec<&[Key]> = unsynced.chunks(plan.batch.max(1)).collect();
+            let count = chunks.len();
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                let commit = (i + 1 == count).then_some(commit);
+                let batch = self.batch(chunk, commit);
+                self.in_flight.push_back(batch);
+            }
+        } else if self.unsynced.is_empty() {
+            // Nothing to delete on this page: its cursor is saved in turn.
+            self.in_flight
+                .push_back(futures::future::ready((Some(commit), Ok(Done::default()))).boxed());
+        }
+        update_progress(state, self.dbsizes, self.progress, plan);
+        Ok(last)
+    }
+
+    /// The UNLINK (or, spreading, the PEXPIREATs) of one chunk, ready to be sent.
+    fn batch(&mut self, keys: &[Key], commit: Option<Commit>) -> Batch {
+        let mut conn = self.conn.clone();
+        let cluster_mode = self.cluster_mode;
+        match self.spread.as_mut() {
+            Some(spread) => {
+                let expiries = spread.prepare(keys, cluster_mode);
+                async move {
+                    let result = expiries.send(&mut conn).await.map(|spread| Done {
+                        spread,
+                        ..Done::default()
+                    });
+                    (commit, result)
                 }
+                .boxed()
             }
-            unsynced.clear();
-        }
-        if plan.action != Action::Flush || unsynced.is_empty() {
-            let mut cursors = state.cursors.lock().expect("cursors");
-            cursors[index].cursor = next;
-            cursors[index].done = next == 0;
-        }
-        update_progress(state, dbsizes, progress, plan);
-        if last {
-            break;
-        }
-        if plan.action == Action::Flush {
-            pacer.after_batch(keys.len() as u64).await;
+            None => {
+                let keys = keys.to_vec();
+                async move {
+                    let result =
+                        scan::unlink(&mut conn, &keys, cluster_mode)
+                            .await
+                            .map(|deleted| Done {
+                                deleted,
+                                ..Done::default()
+                            });
+                    (commit, result)
+                }
+                .boxed()
+            }
         }
     }
-    if plan.action == Action::Backup
-        && let Some(backup) = &plan.backup
-    {
-        let backup = backup.clone();
-        tokio::task::block_in_place(|| backup.lock().expect("backup writer").sync())
-            .map_err(&fail)?;
-    }
-    Ok(())
 }
 
 /// DBSIZE of every node.

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod connect;
+pub mod dup_window;
 pub mod engine;
 pub mod glob;
 pub mod info;

@@ -5,6 +5,11 @@
 //! looks at the probe's recent round trips: above the latency budget it backs off (doubles a
 //! pause between batches), below it the pause decays away. `--rate` adds a hard keys/s cap.
 //!
+//! The pacer also decides how many batches may be in flight at once (the next SCAN and the
+//! previous batches' UNLINKs overlap, so Redis never waits for this side's round trip): above
+//! the budget it drops to one batch at a time before it starts pausing, and it only goes back
+//! to [`MAX_DEPTH`] batches once the pauses have decayed away.
+//!
 //! Pausing only helps when the flush is what slows Redis down. The probe also measures while
 //! the flush is not sending (before the first batch and during its pauses): when the round
 //! trips there are as slow as while it works (a busy machine, another client's load), the
@@ -27,6 +32,8 @@ pub struct PaceConfig {
 }
 
 const PROBE_EVERY: Duration = Duration::from_millis(5);
+/// Batches whose UNLINKs (or PEXPIREATs) may be in flight at once on one node.
+pub const MAX_DEPTH: usize = 3;
 const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 /// Round trips measured by the probe, newest last: while the flush works, and while it does
@@ -148,6 +155,7 @@ pub struct Pacer {
     pause: Duration,
     started: Instant,
     keys: u64,
+    depth: usize,
     /// Total time spent pausing, for the summary.
     pub paused: Duration,
 }
@@ -172,7 +180,25 @@ impl Pacer {
             pause: Duration::ZERO,
             started: now,
             keys: 0,
+            depth: MAX_DEPTH,
             paused: Duration::ZERO,
+        }
+    }
+
+    /// How many batches may be in flight now.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// The next depth: one batch at a time while over the budget, one more per batch under
+    /// it once there is no pause left.
+    pub fn next_depth(depth: usize, over: bool, pause: Duration) -> usize {
+        if over {
+            1
+        } else if pause.is_zero() {
+            (depth + 1).min(MAX_DEPTH)
+        } else {
+            depth
         }
     }
 
@@ -204,6 +230,14 @@ impl Pacer {
 
     /// Call after a batch of `n` keys; sleeps as needed.
     pub async fn after_batch(&mut self, n: u64) {
+        let sleep = self.next_sleep(n);
+        self.pause_for(sleep).await;
+    }
+
+    /// Call after handing a batch of `n` keys to Redis: the pause due now (zero for none),
+    /// with the number of batches allowed in flight ([`Pacer::depth`]) updated. The caller
+    /// lets its batches in flight finish, then calls [`Pacer::pause_for`].
+    pub fn next_sleep(&mut self, n: u64) -> Duration {
         self.keys += n;
         let mut sleep = Duration::ZERO;
         if self.config.max_latency.is_some()
@@ -211,22 +245,33 @@ impl Pacer {
         {
             let worst = probe.recent_p90();
             let threshold = Self::threshold(self.budget, probe.ambient_p90());
-            self.pause = Self::next_pause(self.pause, worst, threshold);
+            let over = worst.is_some_and(|w| w > threshold);
+            // Fewer batches in flight first; pauses only once there is one batch in flight.
+            if !over || self.depth == 1 {
+                self.pause = Self::next_pause(self.pause, worst, threshold);
+            }
+            self.depth = Self::next_depth(self.depth, over, self.pause);
             sleep = self.pause;
         }
         if let Some(rate) = self.config.rate.filter(|r| *r > 0) {
             let due = Duration::from_secs_f64(self.keys as f64 / rate as f64);
             sleep = sleep.max(due.saturating_sub(self.started.elapsed()));
         }
-        if !sleep.is_zero() {
-            self.paused += sleep;
-            if let Some(p) = &self.probe {
-                p.set_idle(true);
-            }
-            tokio::time::sleep(sleep).await;
-            if let Some(p) = &self.probe {
-                p.set_idle(false);
-            }
+        sleep
+    }
+
+    /// Pauses (the probe's round trips meanwhile count as ambient latency).
+    pub async fn pause_for(&mut self, sleep: Duration) {
+        if sleep.is_zero() {
+            return;
+        }
+        self.paused += sleep;
+        if let Some(p) = &self.probe {
+            p.set_idle(true);
+        }
+        tokio::time::sleep(sleep).await;
+        if let Some(p) = &self.probe {
+            p.set_idle(false);
         }
     }
 }
@@ -275,6 +320,17 @@ mod tests {
         );
         assert!(
             Pacer::next_pause(Duration::ZERO, Some(Duration::from_millis(7)), t) > Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn depth_drops_to_one_over_budget_and_returns_once_pauses_decayed() {
+        assert_eq!(Pacer::next_depth(MAX_DEPTH, true, Duration::ZERO), 1);
+        assert_eq!(Pacer::next_depth(1, false, Duration::from_millis(1)), 1);
+        assert_eq!(Pacer::next_depth(1, false, Duration::ZERO), 2);
+        assert_eq!(
+            Pacer::next_depth(MAX_DEPTH, false, Duration::ZERO),
+            MAX_DEPTH
         );
     }
 

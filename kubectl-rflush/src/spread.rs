@@ -303,23 +303,27 @@ impl NodeSpread {
         keys: &[Key],
         cluster_mode: bool,
     ) -> RedisResult<Outcome> {
+        self.prepare(keys, cluster_mode).send(conn).await
+    }
+
+    /// Picks the expiries of `keys` now and builds the commands that set them, to be sent
+    /// later (several batches may be in flight at once; the picks stay in order).
+    pub fn prepare(&mut self, keys: &[Key], cluster_mode: bool) -> Expiries {
         if keys.is_empty() {
-            return Ok(Outcome::default());
+            return Expiries {
+                method: self.method,
+                keys: 0,
+                pipe: None,
+            };
         }
         let now = self.now_ms();
         let at: Vec<i64> = keys.iter().map(|_| self.pick(now)).collect();
+        let mut pipe = redis::pipe();
         match self.method {
             Method::Lt => {
-                let mut pipe = redis::pipe();
                 for (k, at) in keys.iter().zip(&at) {
                     pipe.cmd("PEXPIREAT").arg(k).arg(*at).arg("LT");
                 }
-                let replies: Vec<u8> = pipe.query_async(conn).await?;
-                let set = replies.iter().filter(|r| **r == 1).count() as u64;
-                Ok(Outcome {
-                    set,
-                    kept: keys.len() as u64 - set,
-                })
             }
             Method::Script => {
                 let mut groups: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
@@ -329,7 +333,6 @@ impl NodeSpread {
                 }
                 // EVAL (not EVALSHA): the server caches the compiled script by its digest, and
                 // a SCRIPT FLUSH or failover in between cannot make a batch fail with NOSCRIPT.
-                let mut pipe = redis::pipe();
                 for group in groups.values() {
                     let call = pipe.cmd("EVAL").arg(SHORTEN_SCRIPT).arg(group.len());
                     for &i in group {
@@ -339,6 +342,39 @@ impl NodeSpread {
                         call.arg(at[i]);
                     }
                 }
+            }
+        }
+        Expiries {
+            method: self.method,
+            keys: keys.len() as u64,
+            pipe: Some(pipe),
+        }
+    }
+}
+
+/// One batch of expiries, picked and ready to send ([`NodeSpread::prepare`]).
+pub struct Expiries {
+    method: Method,
+    keys: u64,
+    pipe: Option<redis::Pipeline>,
+}
+
+impl Expiries {
+    /// Sends the batch and counts what it did.
+    pub async fn send(self, conn: &mut MultiplexedConnection) -> RedisResult<Outcome> {
+        let Some(pipe) = self.pipe else {
+            return Ok(Outcome::default());
+        };
+        match self.method {
+            Method::Lt => {
+                let replies: Vec<u8> = pipe.query_async(conn).await?;
+                let set = replies.iter().filter(|r| **r == 1).count() as u64;
+                Ok(Outcome {
+                    set,
+                    kept: self.keys - set,
+                })
+            }
+            Method::Script => {
                 let replies: Vec<(u64, u64)> = pipe.query_async(conn).await?;
                 let mut out = Outcome::default();
                 for (set, kept) in replies {

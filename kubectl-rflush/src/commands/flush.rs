@@ -656,7 +656,10 @@ pub async fn run(
     let start = Instant::now();
     let result = engine::run(&redis, &plan, &state, &sizes, &progress).await;
     progress.finish();
+    // Wait for the ticker to stop: a save it is in the middle of must not land after the
+    // final checkpoint (or after the checkpoint of a completed flush was removed).
     ticker.abort();
+    let _ = ticker.await;
     ctrl_c.abort();
     drop(plan);
     let elapsed = start.elapsed();

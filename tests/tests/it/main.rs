@@ -16,6 +16,7 @@ mod rflush;
 mod rflush_analyze_watch;
 mod rflush_e2e;
 mod rflush_insight_e2e;
+mod rflush_pipeline;
 mod rflush_spread;
 mod rflush_tls;
 mod sandbox_smoke;

@@ -131,11 +131,14 @@ fn wait_for_ping(port: u16) {
     }
 }
 
-/// Runs `kubectl-rflush ARGS` against `url` with stdin closed (not a terminal).
+/// Runs `kubectl-rflush ARGS` against `url` with stdin closed (not a terminal), in a fresh
+/// temporary directory (removed afterwards), so a default `./backups` or checkpoint never
+/// lands in the checkout.
 pub fn rflush(url: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
     plugin("kubectl-rflush")
         .env("REDIS_URL", url)
-        .current_dir(std::env::temp_dir())
+        .current_dir(dir.path())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -845,9 +848,10 @@ fn flush_while_redis_lags(extra: &[&str]) -> serde_json::Value {
         "json",
     ];
     args.extend(extra);
+    let dir = tempfile::tempdir().expect("temp dir");
     let child = plugin("kubectl-rflush")
         .env("REDIS_URL", redis.url())
-        .current_dir(std::env::temp_dir())
+        .current_dir(dir.path())
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

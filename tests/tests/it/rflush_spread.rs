@@ -18,10 +18,11 @@ const SPREAD_METHOD_ENV: &str = "KUBECTL_RFLUSH_SPREAD_METHOD";
 
 /// `kubectl-rflush ARGS` against `url`, with the expiry method forced (`lt` / `script`).
 fn rflush_with(url: &str, method: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
     plugin("kubectl-rflush")
         .env("REDIS_URL", url)
         .env(SPREAD_METHOD_ENV, method)
-        .current_dir(std::env::temp_dir())
+        .current_dir(dir.path())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -595,8 +596,10 @@ fn flush_and_spread_print_the_watch_command_with_the_same_connection_flags() {
         (&["--redis-url", url.as_str()][..], &["--spread", "1h"][..]),
         (&[][..], &["--redis-url", url.as_str()][..]),
     ] {
+        let dir = tempfile::tempdir().expect("temp dir");
         let out = plugin("kubectl-rflush")
             .env_remove("REDIS_URL")
+            .current_dir(dir.path())
             .args(before)
             .args(["flush", "user-sessions", "--yes", "--no-backup"])
             .args(after)
