@@ -136,6 +136,9 @@ pub struct Material<'a> {
     pub key_label: Option<&'a str>,
     /// How to renew it, for the expiry hints (default: `kubectl certs rotate NAME`).
     pub renew_hint: Option<&'a str>,
+    /// An empty CA bundle is fine: its consumer is a URL the API server verifies with its
+    /// system roots (a public CA), not an in-cluster Service.
+    pub system_roots: bool,
 }
 
 /// What the cert-manager Certificate (if any) expects.
@@ -298,6 +301,7 @@ pub fn analyze(
     let Some(tls_crt) = material.tls_crt.filter(|b| !b.is_empty()) else {
         match role {
             Role::Serving => f.push(Finding::new(Critical, "tls-crt", format!("the Secret has no {crt_label}"), Some("a kubernetes.io/tls Secret needs tls.crt and tls.key; re-issue it with `kubectl certs rotate`"))),
+            Role::CaBundle if material.system_roots => f.push(Finding::new(Info, "ca-bundle", format!("{crt_label} is empty: the API server verifies this URL with its system roots (not checked here)"), None)),
             Role::CaBundle => f.push(Finding::new(Warning, "ca-bundle", format!("{crt_label} is empty: the API server verifies this server with its own system roots only"), Some("inject the CA that signed the serving certificate (e.g. cert-manager's cainjector annotation)"))),
             Role::Certificate | Role::Client => f.push(Finding::new(Critical, "tls-crt", format!("{crt_label} holds no certificate"), None)),
         }

@@ -683,6 +683,26 @@ fn source_cases() -> Vec<Case> {
         Warning,
         "ca-bundle",
     ));
+    let mut url = bundle("url", "", served(&svc_leaf(&ca, 90)));
+    if let Some(f) = url.found.as_mut() {
+        f.system_roots = true;
+    }
+    out.push(case(
+        "empty caBundle of a url webhook (system roots)",
+        url,
+        Info,
+        "ca-bundle",
+    ));
+    let mut url_soon = bundle("url-soon", "", served(&svc_leaf(&ca, 3)));
+    if let Some(f) = url_soon.found.as_mut() {
+        f.system_roots = true;
+    }
+    out.push(case(
+        "url webhook whose served certificate expires within --crit",
+        url_soon,
+        Critical,
+        "served-expiry",
+    ));
     let mut insecure = bundle("insecure", &ca.pem, served(&svc_leaf(&ca, 90)));
     insecure.origin = Origin::ApiService;
     if let Some(f) = insecure.found.as_mut() {

@@ -60,6 +60,8 @@ pub struct Found {
     pub missing: Option<Finding>,
     /// How to renew it, for the expiry hints.
     pub renew_hint: Option<String>,
+    /// An empty CA bundle is fine (a URL the API server verifies with its system roots).
+    pub system_roots: bool,
 }
 
 impl Found {
@@ -75,6 +77,7 @@ impl Found {
             crt_label: (!self.crt_label.is_empty()).then_some(self.crt_label.as_str()),
             key_label: (!self.key_label.is_empty()).then_some(self.key_label.as_str()),
             renew_hint: self.renew_hint.as_deref(),
+            system_roots: self.system_roots,
             ..m
         };
         if self.own_material() {

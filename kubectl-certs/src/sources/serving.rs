@@ -285,6 +285,7 @@ pub async fn entries(
                 super::CLUSTER,
                 super::Found {
                     role: crate::findings::Role::CaBundle,
+                    system_roots: matches!(u.server, Some(Server::Url { .. })),
                     crt: (!u.bundle.is_empty()).then_some(u.bundle),
                     crt_label: "caBundle".into(),
                     reached,
