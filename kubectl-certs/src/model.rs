@@ -236,6 +236,11 @@ pub enum Origin {
     #[serde(rename = "kubeconfig")]
     #[value(name = "kubeconfig")]
     Kubeconfig,
+    /// A kubeconfig context of a fleet (`--context a,b`) that could not be read: its one
+    /// UNKNOWN row (not a `--source`).
+    #[serde(rename = "context")]
+    #[value(skip)]
+    Context,
 }
 
 impl Origin {
@@ -250,6 +255,7 @@ impl Origin {
             Origin::Ingress => "ingress",
             Origin::ApiServer => "apiserver",
             Origin::Kubeconfig => "kubeconfig",
+            Origin::Context => "context",
         }
     }
 }

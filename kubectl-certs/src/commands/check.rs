@@ -7,9 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde::Serialize;
+use shared::cluster::Connection;
 use shared::color::{Stream, paint};
+use shared::config::LoadedConfig;
+use shared::fleet::{self, FailedContext, FleetTargets, fan_out};
 use shared::output::{OutputFormat, Table, print_structured, write_str};
 
+use crate::chain::Cert;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::evaluate::evaluate;
 use crate::findings::Analysis;
@@ -85,6 +89,29 @@ impl Verdict {
                 issuer_cn: l.issuer_common_name().unwrap_or_default().to_string(),
             }),
             findings: analysis.findings,
+        }
+    }
+
+    /// The UNKNOWN verdict of a fleet's context that could not be read (unreachable, refused,
+    /// forbidden): its error is the one finding.
+    pub fn context_failed(failed: FailedContext) -> Self {
+        Verdict {
+            context: Some(failed.context),
+            source: model::Origin::Context,
+            namespace: "-".into(),
+            name: "-".into(),
+            secret: "-".into(),
+            issuer: "-".into(),
+            status: Severity::Unknown,
+            days_left: None,
+            not_after: None,
+            leaf: None,
+            findings: vec![Finding {
+                severity: Severity::Unknown,
+                check: "context",
+                message: failed.error,
+                hint: None,
+            }],
         }
     }
 
@@ -198,13 +225,115 @@ pub async fn run(
         .map(served::parse_endpoint)
         .transpose()?;
     let anchors = super::load_ca_file(args.ca_file.as_deref())?;
-    let (config, conn, scope) = super::setup(global, all_ns).await?;
+    if endpoint.is_some() {
+        fleet::refuse_fleet(&global.cluster, "`certs check --endpoint`")?;
+    }
+    let config = global.load_config()?;
+    let targets = FleetTargets::resolve(&global.cluster)?;
+    let outcomes = fan_out(&targets, |context, conn| {
+        let context = targets.label(&context);
+        run_one_context(
+            args,
+            global,
+            &config,
+            &anchors,
+            endpoint.as_ref(),
+            conn,
+            context,
+        )
+    })
+    .await?;
+    let prometheus_context = match outcomes.as_slice() {
+        [one] if !targets.is_fleet() => one.context.clone(),
+        _ => String::new(),
+    };
+    let fleet_summary = targets.is_fleet().then(|| fleet::Summary::of(&outcomes));
+    // A context that failed is one UNKNOWN verdict.
+    let verdicts = fleet::rows(outcomes, Verdict::context_failed);
+    let summary = Summary::of(&verdicts);
+    let worst = verdicts
+        .iter()
+        .map(|v| v.status)
+        .max()
+        .unwrap_or(Severity::Ok);
+    match args.output {
+        CheckFormat::Json | CheckFormat::Yaml => {
+            let report = Report {
+                api_version: shared::output::LIST_API_VERSION,
+                kind: "CheckReport",
+                summary: &summary,
+                items: &verdicts,
+            };
+            let format = if args.output == CheckFormat::Json {
+                OutputFormat::Json
+            } else {
+                OutputFormat::Yaml
+            };
+            print_structured(out, format, &report)?;
+        }
+        CheckFormat::Prometheus => {
+            let text = crate::prometheus::render(&verdicts, &prometheus_context, now())
+                .context("rendering the verdicts as Prometheus text")?;
+            write_str(out, &text)?;
+        }
+        CheckFormat::Text => {
+            // Several contexts: a CONTEXT column first.
+            let context_column = targets.shows_context();
+            let mut table = Table::new(context_column.then_some("context").into_iter().chain([
+                "namespace",
+                "name",
+                "source",
+                "status",
+                "days left",
+                "not after",
+                "message",
+            ]));
+            for v in &verdicts {
+                let context = context_column.then(|| v.context.clone().unwrap_or_default());
+                table.push(
+                    context.into_iter().chain([
+                        v.namespace.clone(),
+                        v.name.clone(),
+                        v.source.as_str().to_string(),
+                        paint(Stream::Stdout, v.status.tone(), v.status.label()),
+                        v.days_left
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        v.not_after.clone().unwrap_or_else(|| "-".into()),
+                        v.message(),
+                    ]),
+                );
+            }
+            if !verdicts.is_empty() {
+                write_str(out, &table.render())?;
+            }
+            write_str(out, &summary.line())?;
+        }
+    }
+    if let Some(fleet_summary) = fleet_summary {
+        fleet_summary.print();
+    }
+    Ok(ExitCode::from(worst.exit_code()))
+}
+
+/// The verdicts of one cluster: the context in use, or one context of a fleet (`context` is
+/// then stamped on every verdict).
+async fn run_one_context(
+    args: &CheckArgs,
+    global: &shared::cli::GlobalArgs,
+    config: &LoadedConfig,
+    anchors: &[Cert],
+    endpoint: Option<&served::Endpoint>,
+    conn: Connection,
+    context: Option<String>,
+) -> anyhow::Result<Vec<Verdict>> {
+    let scope = global.namespace_scope(args.select.all_namespaces.all_namespaces, &conn, config);
     let thresholds = Thresholds {
         warn: args.thresholds.warn,
         crit: args.thresholds.crit,
     };
     let now = now();
-    let verdicts = if args.names.is_empty() {
+    let mut verdicts = if args.names.is_empty() {
         // The same certificates `list` shows: with no selector, also the config's named
         // certificates whose Secret is missing (a deleted Secret must not vanish from monitoring).
         // Each page of Secrets becomes verdicts before the next is read (see `scan`).
@@ -215,7 +344,7 @@ pub async fn run(
             &scope,
             selector,
         )?;
-        let verdict = |e: &Entry| Verdict::of(e, evaluate(e, &anchors, thresholds, now), now);
+        let verdict = |e: &Entry| Verdict::of(e, evaluate(e, anchors, thresholds, now), now);
         let mut verdicts = Rows::new(verdict);
         if selection.wants_inventory() {
             scan::scan(
@@ -239,7 +368,7 @@ pub async fn run(
             sources::resolve_for(global, &conn, &config.config, &scope, &args.names).await?;
         let mut verdicts = Vec::with_capacity(entries.len());
         for e in &entries {
-            let mut a = evaluate(e, &anchors, thresholds, now);
+            let mut a = evaluate(e, anchors, thresholds, now);
             if let (Some(ep), Some(text)) = (&endpoint, &args.endpoint) {
                 served::assess(
                     &mut a,
@@ -256,61 +385,8 @@ pub async fn run(
         }
         verdicts
     };
-    let summary = Summary::of(&verdicts);
-    let worst = verdicts
-        .iter()
-        .map(|v| v.status)
-        .max()
-        .unwrap_or(Severity::Ok);
-    match args.output {
-        CheckFormat::Json | CheckFormat::Yaml => {
-            let report = Report {
-                api_version: shared::output::LIST_API_VERSION,
-                kind: "CheckReport",
-                summary: &summary,
-                items: &verdicts,
-            };
-            let format = if args.output == CheckFormat::Json {
-                OutputFormat::Json
-            } else {
-                OutputFormat::Yaml
-            };
-            print_structured(out, format, &report)?;
-        }
-        CheckFormat::Prometheus => {
-            let context = conn.kubeconfig.context.as_deref().unwrap_or_default();
-            let text = crate::prometheus::render(&verdicts, context, now)
-                .context("rendering the verdicts as Prometheus text")?;
-            write_str(out, &text)?;
-        }
-        CheckFormat::Text => {
-            let mut table = Table::new([
-                "namespace",
-                "name",
-                "source",
-                "status",
-                "days left",
-                "not after",
-                "message",
-            ]);
-            for v in &verdicts {
-                table.push([
-                    v.namespace.clone(),
-                    v.name.clone(),
-                    v.source.as_str().to_string(),
-                    paint(Stream::Stdout, v.status.tone(), v.status.label()),
-                    v.days_left
-                        .map(|d| d.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    v.not_after.clone().unwrap_or_else(|| "-".into()),
-                    v.message(),
-                ]);
-            }
-            if !verdicts.is_empty() {
-                write_str(out, &table.render())?;
-            }
-            write_str(out, &summary.line())?;
-        }
+    for v in &mut verdicts {
+        v.context = context.clone();
     }
-    Ok(ExitCode::from(worst.exit_code()))
+    Ok(verdicts)
 }

@@ -6,8 +6,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use serde::Serialize;
+use shared::cluster::{Connection, NamespaceScope};
 use shared::color::{Stream, Tone, paint};
-use shared::output::{Printable, print_list};
+use shared::config::LoadedConfig;
+use shared::fleet::{self, FailedContext, FleetTargets, fan_out};
+use shared::output::{OutputFormat, Printable, Table, print_list, write_str};
 
 use crate::cli::ListArgs;
 use crate::evaluate::evaluate;
@@ -135,6 +138,30 @@ pub fn row(e: &Entry, thresholds: Thresholds, now: i64) -> ListRow {
 }
 
 impl ListRow {
+    /// The UNKNOWN row of a fleet's context that could not be read (unreachable, refused,
+    /// forbidden), with the error.
+    pub fn context_failed(failed: FailedContext) -> Self {
+        ListRow {
+            context: Some(failed.context),
+            source: model::Origin::Context,
+            namespace: "-".into(),
+            name: "-".into(),
+            config_name: None,
+            secret: "-".into(),
+            managed_by: model::Manager::Unmanaged,
+            issuer: "-".into(),
+            ready: "-".into(),
+            status: Severity::Unknown,
+            not_after: None,
+            days_left: None,
+            subject: None,
+            sans: Vec::new(),
+            sha256: None,
+            error: Some(failed.error),
+            expiry: None,
+        }
+    }
+
     fn days_cell(&self) -> String {
         let Some(d) = self.days_left else {
             return match (&self.error, self.ready.as_str()) {
@@ -207,14 +234,70 @@ impl Printable for ListRow {
     }
 }
 
-/// Runs `list`.
+/// Runs `list`: in the context in use, or in each context of a fleet (`--context a,b`,
+/// `--all-contexts`), a context that fails being one UNKNOWN row and the summary line.
 pub async fn run(
     args: &ListArgs,
     global: &shared::cli::GlobalArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
-    let (config, conn, scope) =
-        super::setup(global, args.select.all_namespaces.all_namespaces).await?;
+    let config = global.load_config()?;
+    let targets = FleetTargets::resolve(&global.cluster)?;
+    let outcomes = fan_out(&targets, |context, conn| {
+        let context = targets.label(&context);
+        run_one_context(args, global, &config, conn, context)
+    })
+    .await?;
+    let code = fleet::worst_exit(&outcomes, |_| 0, shared::exit::FAILURE);
+    let fleet_summary = targets.is_fleet().then(|| fleet::Summary::of(&outcomes));
+    let where_ = match outcomes.as_slice() {
+        [one] if !targets.is_fleet() => one
+            .result
+            .as_ref()
+            .map(|(_, scope)| scope.describe())
+            .unwrap_or_default(),
+        many => format!("{} contexts", many.len()),
+    };
+    let rows = fleet::rows(
+        outcomes.into_iter().map(|o| fleet::ContextOutcome {
+            context: o.context,
+            result: o.result.map(|(rows, _)| rows),
+        }),
+        ListRow::context_failed,
+    );
+    if rows.is_empty() && !args.output.output.is_structured() {
+        eprintln!("No certificates found in {where_}.");
+    }
+    match args.output.output {
+        // Several contexts: a CONTEXT column first.
+        OutputFormat::Table | OutputFormat::Wide if targets.shows_context() && !rows.is_empty() => {
+            let wide = args.output.output == OutputFormat::Wide;
+            let mut table = Table::new(std::iter::once("context").chain(ListRow::headers(wide)));
+            for r in &rows {
+                table.push(
+                    std::iter::once(r.context.clone().unwrap_or_default()).chain(r.row(wide)),
+                );
+            }
+            write_str(out, &table.render())?;
+        }
+        format => print_list(out, format, &rows)?,
+    }
+    if let Some(fleet_summary) = fleet_summary {
+        fleet_summary.print();
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// The rows of one cluster: the context in use, or one context of a fleet (`context` is then
+/// stamped on every row), and the namespace scope they were read in.
+async fn run_one_context(
+    args: &ListArgs,
+    global: &shared::cli::GlobalArgs,
+    config: &LoadedConfig,
+    conn: Connection,
+    context: Option<String>,
+) -> anyhow::Result<(Vec<ListRow>, NamespaceScope)> {
+    let scope = global.namespace_scope(args.select.all_namespaces.all_namespaces, &conn, config);
     let thresholds = Thresholds {
         warn: args.thresholds.warn,
         crit: args.thresholds.crit,
@@ -241,18 +324,21 @@ pub async fn run(
         )
         .await?;
         if scanned.no_cert_manager {
-            shared::exit::warn(
-                "cert-manager's Certificate CRD is not installed; listing TLS Secrets only",
-            );
+            shared::exit::warn(format!(
+                "{}cert-manager's Certificate CRD is not installed; listing TLS Secrets only",
+                context
+                    .as_deref()
+                    .map(|c| format!("context {c}: "))
+                    .unwrap_or_default()
+            ));
         }
     }
     let mut rows: Vec<ListRow> = rows.finish();
     rows.retain(|r| selection.wants(r.source));
     let others = sources::collect_for(global, &conn, &scope, selector, &selection).await;
     rows.extend(others.iter().map(|e| row(e, thresholds, now)));
-    if rows.is_empty() && !args.output.output.is_structured() {
-        eprintln!("No certificates found in {}.", scope.describe());
+    for r in &mut rows {
+        r.context = context.clone();
     }
-    print_list(out, args.output.output, &rows)?;
-    Ok(ExitCode::SUCCESS)
+    Ok((rows, scope))
 }

@@ -414,3 +414,152 @@ async fn rflush_stats_across_contexts() -> Result<()> {
     );
     Ok(())
 }
+
+/// A namespace of the test's own with one TLS Secret whose leaf has 20 days left (WARNING at
+/// the default thresholds), the `certs rbac` Role bound to `kubectl-ops-certs`, and a config
+/// file without named certificates.
+struct CertsFleet {
+    ns: TestNamespace,
+    kc: FleetKubeconfig,
+    config: tempfile::NamedTempFile,
+}
+
+impl CertsFleet {
+    async fn new() -> Result<Self> {
+        use k8s_openapi::ByteString;
+        use k8s_openapi::api::core::v1::Secret;
+        use kubectl_ops_tests::certs::{make_ca, make_leaf, now};
+        let sb = Sandbox::load()?;
+        let admin = sb.client().await?;
+        let ns = TestNamespace::create(&sb, &admin, "fleet-certs").await?;
+        let ca = make_ca("fleet-ca");
+        let dns = format!("web.{}.svc", ns.name());
+        let (crt, key) = make_leaf(
+            &ca,
+            &[&dns],
+            now() - time::Duration::days(10),
+            now() + time::Duration::days(20),
+        );
+        let data = [
+            ("tls.crt", crt.into_bytes()),
+            ("tls.key", key.into_bytes()),
+            ("ca.crt", ca.pem.clone().into_bytes()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), ByteString(v)))
+        .collect();
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some("fleet-web-tls".into()),
+                ..Default::default()
+            },
+            type_: Some("kubernetes.io/tls".into()),
+            data: Some(data),
+            ..Default::default()
+        };
+        Api::<Secret>::namespaced(admin.clone(), ns.name())
+            .create(&PostParams::default(), &secret)
+            .await?;
+        let role = printed_role("kubectl-certs", ns.name())?;
+        bind_role(&sb, &admin, &role, User::Certs).await?;
+        let config = tempfile::NamedTempFile::new()?;
+        std::fs::write(
+            config.path(),
+            serde_json::to_string(&json!({"namespace": ns.name(), "certificates": []}))?,
+        )?;
+        let kc = FleetKubeconfig::write(&sb, User::Certs)?;
+        Ok(CertsFleet { ns, kc, config })
+    }
+
+    fn certs(&self, args: &[&str]) -> Result<Output> {
+        let mut cmd = fleet_cmd("kubectl-certs", &self.kc, args);
+        cmd.args(["-n", self.ns.name(), "--config"])
+            .arg(self.config.path());
+        Ok(run_bounded(&mut cmd, BOUND)?.0)
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
+async fn certs_check_and_list_across_contexts() -> Result<()> {
+    let f = CertsFleet::new().await?;
+    let contexts = format!("{ADMIN},{LIMITED},{UNREACHABLE}");
+
+    // Table: CONTEXT first, the Secret from both clusters, UNKNOWN for the unreachable one, the
+    // summary line; exit = the worst across clusters (unknown, 5).
+    let o = f.certs(&["check", "--context", &contexts])?;
+    ensure!(o.status.code() == Some(5), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    ensure!(stdout.starts_with("CONTEXT"), "{}", text(&o));
+    row_of(&stdout, ADMIN, "fleet-web-tls")?;
+    ensure!(row_of(&stdout, LIMITED, "fleet-web-tls")?.contains("WARNING"));
+    row_of(&stdout, UNREACHABLE, "UNKNOWN")?;
+    ensure!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("3 contexts: 2 answered, 1 failed: unreachable: "),
+        "{}",
+        text(&o)
+    );
+
+    // Both clusters answer: the worst is the WARNING (3), not a failure.
+    let o = f.certs(&["check", "--context", &format!("{ADMIN},{LIMITED}")])?;
+    ensure!(o.status.code() == Some(3), "{}", text(&o));
+
+    // JSON carries the context of every verdict; the unreachable one is unknown.
+    let o = f.certs(&["check", "--context", &contexts, "-o", "json"])?;
+    ensure!(o.status.code() == Some(5), "{}", text(&o));
+    let v = json_of(&o)?;
+    let items = v["items"].as_array().context("items")?;
+    for ctx in [ADMIN, LIMITED] {
+        ensure!(
+            items.iter().any(|i| i["context"] == json!(ctx)
+                && i["secret"] == json!("fleet-web-tls")
+                && i["status"] == json!("warning")),
+            "no warning verdict of {ctx}\n{}",
+            text(&o)
+        );
+    }
+    ensure!(
+        items
+            .iter()
+            .any(|i| i["context"] == json!(UNREACHABLE) && i["status"] == json!("unknown")),
+        "{}",
+        text(&o)
+    );
+
+    // list: the same rows, CONTEXT first; a failed context makes the exit code 1.
+    let o = f.certs(&["list", "--context", &contexts])?;
+    ensure!(o.status.code() == Some(1), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    ensure!(stdout.starts_with("CONTEXT"), "{}", text(&o));
+    row_of(&stdout, ADMIN, "fleet-web-tls")?;
+    row_of(&stdout, LIMITED, "fleet-web-tls")?;
+    row_of(&stdout, UNREACHABLE, "UNKNOWN")?;
+    let o = f.certs(&["list", "--context", &contexts, "-o", "json"])?;
+    let v = json_of(&o)?;
+    let listed: Vec<String> = contexts_of(&v["items"]);
+    ensure!(
+        listed.first().map(String::as_str) == Some(ADMIN)
+            && listed.last().map(String::as_str) == Some(UNREACHABLE)
+            && listed.iter().any(|c| c == LIMITED),
+        "{listed:?}\n{}",
+        text(&o)
+    );
+
+    // One context: no CONTEXT column, no context in JSON, as before.
+    let o = f.certs(&["check", "--context", LIMITED, "-o", "json"])?;
+    ensure!(o.status.code() == Some(3), "{}", text(&o));
+    let v = json_of(&o)?;
+    ensure!(
+        v["items"]
+            .as_array()
+            .is_some_and(|i| !i.is_empty() && i.iter().all(|i| i.get("context").is_none())),
+        "{}",
+        text(&o)
+    );
+
+    // A command that works on one cluster refuses several contexts (usage error, exit 2).
+    let o = f.certs(&["validate", "fleet-web-tls", "--context", &contexts])?;
+    ensure!(o.status.code() == Some(2), "{}", text(&o));
+    Ok(())
+}
