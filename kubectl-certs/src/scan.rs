@@ -284,8 +284,10 @@ impl PageSink<Secret> for SecretPages<'_, '_> {
     }
 
     /// Everything delivered so far came from Secrets pages (the entries of Certificates
-    /// without a Secret come at the end), so the caller forgets all of it.
+    /// without a Secret come at the end), so the caller forgets all of it. Said on stderr
+    /// now, not at the end: the relist takes as long again.
     fn restart(&mut self) {
+        relisted_warning("TLS Secrets");
         self.joiner.restart();
         self.sink.restart();
     }
@@ -352,10 +354,7 @@ pub async fn scan(
     let summary = list_paged(&secrets, &lp, chunk_size, &mut pages)
         .await
         .map_err(|e| e.into_error(format!("list secrets in {}", scope.describe())))?;
-    if summary.relisted {
-        relisted_warning("TLS Secrets");
-        scanned.relisted = true;
-    }
+    scanned.relisted |= summary.relisted;
     sink.page(joiner.finish());
     Ok(scanned)
 }

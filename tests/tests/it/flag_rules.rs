@@ -221,6 +221,13 @@ fn certs_check_refuses_a_selector_with_names() {
     assert_usage_error(&out, &["--selector", "[NAMES]"]);
 }
 
+#[test]
+fn certs_check_refuses_chunk_size_with_names() {
+    // Names are looked up on their own: a page size would do nothing there.
+    let out = run("certs", &["check", "api-gateway", "--chunk-size", "10"]);
+    assert_usage_error(&out, &["--chunk-size"]);
+}
+
 fn populate(c: &mut redis::Connection, prefix: &str, n: u64) {
     let _: () = redis::cmd("DEBUG")
         .arg("POPULATE")

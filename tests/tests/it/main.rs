@@ -3,6 +3,7 @@
 //! unless run with `--include-ignored` after `tests/sandbox/sandbox up`.
 
 mod certs_e2e;
+mod certs_scale_e2e;
 mod certs_sources_e2e;
 mod cli;
 mod debugpod_cli;
