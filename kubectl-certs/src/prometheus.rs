@@ -120,8 +120,12 @@ fn cert_labels<'a>(v: &'a Verdict, default_context: &'a str) -> [&'a str; 8] {
 pub fn render(verdicts: &[Verdict], default_context: &str, now: i64) -> prometheus::Result<String> {
     let registry = Registry::new();
     let families = Families::register(&registry)?;
+    // Every context checked gets a read-error count, 0 included (a fleet's contexts come with
+    // their verdicts; there is no default context then).
     let mut read_errors: BTreeMap<&str, i64> = BTreeMap::new();
-    read_errors.insert(default_context, 0);
+    if !default_context.is_empty() || verdicts.is_empty() {
+        read_errors.insert(default_context, 0);
+    }
     for v in verdicts {
         let labels = cert_labels(v, default_context);
         families
@@ -254,12 +258,19 @@ mod tests {
         let missing = verdict("gone", None, vec![finding(Severity::Critical, "secret")]);
         let mut elsewhere = verdict("other", None, vec![finding(Severity::Unknown, "list")]);
         elsewhere.context = Some("staging".into());
-        let text = render(&[missing, elsewhere], "prod", 0).unwrap();
+        let text = render(&[missing.clone(), elsewhere.clone()], "prod", 0).unwrap();
         assert!(!text.contains("x509_cert_not_after{"), "{text}");
         assert!(line_of(&text, "x509_cert_status{", "gone").ends_with(" 4"));
         assert!(line_of(&text, "x509_read_errors{", "\"prod\"").ends_with(" 1"));
         assert!(line_of(&text, "x509_read_errors{", "\"staging\"").ends_with(" 1"));
         assert!(line_of(&text, "x509_cert_status{", "other").contains("context=\"staging\""));
+
+        // A fleet: every verdict names its context, and no context-less series appears.
+        let mut here = missing;
+        here.context = Some("prod".into());
+        let text = render(&[here, elsewhere], "", 0).unwrap();
+        assert!(!text.contains("context=\"\""), "{text}");
+        assert!(line_of(&text, "x509_read_errors{", "\"prod\"").ends_with(" 1"));
     }
 
     #[test]
