@@ -29,6 +29,12 @@ pub const DEFAULT_PARALLELISM: usize = 8;
 /// `--request-timeout` is not given, so an unreachable cluster costs seconds, not kube's 30 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a fleet command waits for one response from a context's API server when
+/// `--request-timeout` is not given: a server that accepts the connection and then never
+/// answers costs a minute, not kube's 295 s read timeout. The fleet commands make short
+/// requests (LIST pages, GETs, a port-forward for one INFO), never long watches.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The commands of the suite that run on a fleet, for hints.
 pub const FLEET_COMMANDS: &str = "certs list|check, debugpod list --sessions|cleanup, rflush stats";
 
@@ -167,7 +173,7 @@ impl FleetTargets {
 
     /// A client for one context of the fleet: its kubeconfig settings plus the flags (`--as`,
     /// `--request-timeout`, ...); connecting gives up after `--request-timeout`, else
-    /// [`DEFAULT_CONNECT_TIMEOUT`].
+    /// [`DEFAULT_CONNECT_TIMEOUT`], and waiting for a response after [`DEFAULT_READ_TIMEOUT`].
     async fn connect_to(&self, context: &str) -> Result<Connection> {
         let mut loaded = match &self.kubeconfig {
             Some(k) => k.clone(),
@@ -177,6 +183,7 @@ impl FleetTargets {
         let mut config = self.args.client_config(&loaded).await?;
         if self.args.request_timeout.is_none() {
             config.connect_timeout = Some(DEFAULT_CONNECT_TIMEOUT);
+            config.read_timeout = Some(DEFAULT_READ_TIMEOUT);
         }
         let client = crate::kube_client::build(config).map_err(Error::Client)?;
         Ok(Connection {
