@@ -274,6 +274,36 @@ where
     out
 }
 
+/// The rows of a fleet listing whose contexts each answered `(rows, scope)`, and where they were
+/// looked for, for "No ... found in ..." messages: the single context's scope (as `describe`
+/// writes it), else `N contexts`. A failed context becomes the row `failed` makes.
+pub fn listing<R, S, E>(
+    targets: &FleetTargets,
+    outcomes: Vec<ContextOutcome<(Vec<R>, S), E>>,
+    describe: impl Fn(&S) -> String,
+    failed: impl FnMut(FailedContext) -> R,
+) -> (Vec<R>, String)
+where
+    E: AsRef<dyn StdError + Send + Sync + 'static>,
+{
+    let where_ = match outcomes.as_slice() {
+        [one] if !targets.is_fleet() => one
+            .result
+            .as_ref()
+            .map(|(_, scope)| describe(scope))
+            .unwrap_or_default(),
+        many => format!("{} contexts", many.len()),
+    };
+    let rows = rows(
+        outcomes.into_iter().map(|o| ContextOutcome {
+            context: o.context,
+            result: o.result.map(|(rows, _)| rows),
+        }),
+        failed,
+    );
+    (rows, where_)
+}
+
 /// What a fleet run says on stderr once its output is printed: who answered, who failed and
 /// why, and what to do about the failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -597,5 +627,37 @@ mod tests {
             "2 contexts: 1 answered, 1 failed: b: down"
         );
         assert_eq!(worst_exit::<u8, BoxError>(&[], |c| *c, 5), 0);
+    }
+
+    #[test]
+    fn a_listing_names_the_one_scope_or_counts_the_contexts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_kubeconfig(dir.path(), &["prod", "stage"]);
+        type Outcome = ContextOutcome<(Vec<String>, &'static str), BoxError>;
+        let failed = |f: FailedContext| format!("{} failed: {}", f.context, f.error);
+
+        let one = FleetTargets::resolve(&args_for(&path, &["--context", "prod"])).unwrap();
+        let outcomes: Vec<Outcome> = vec![ContextOutcome {
+            context: "prod".into(),
+            result: Ok((vec!["r1".into()], "namespace \"web\"")),
+        }];
+        let (rows, where_) = listing(&one, outcomes, |s| s.to_string(), failed);
+        assert_eq!(rows, ["r1"]);
+        assert_eq!(where_, "namespace \"web\"");
+
+        let both = FleetTargets::resolve(&args_for(&path, &["--all-contexts"])).unwrap();
+        let outcomes: Vec<Outcome> = vec![
+            ContextOutcome {
+                context: "prod".into(),
+                result: Ok((vec!["r1".into(), "r2".into()], "all namespaces")),
+            },
+            ContextOutcome {
+                context: "stage".into(),
+                result: Err("refused".into()),
+            },
+        ];
+        let (rows, where_) = listing(&both, outcomes, |s| s.to_string(), failed);
+        assert_eq!(rows, ["r1", "r2", "stage failed: refused"]);
+        assert_eq!(where_, "2 contexts");
     }
 }

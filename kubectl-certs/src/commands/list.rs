@@ -250,19 +250,10 @@ pub async fn run(
     .await?;
     let code = fleet::worst_exit(&outcomes, |_| 0, shared::exit::FAILURE);
     let fleet_summary = targets.is_fleet().then(|| fleet::Summary::of(&outcomes));
-    let where_ = match outcomes.as_slice() {
-        [one] if !targets.is_fleet() => one
-            .result
-            .as_ref()
-            .map(|(_, scope)| scope.describe())
-            .unwrap_or_default(),
-        many => format!("{} contexts", many.len()),
-    };
-    let rows = fleet::rows(
-        outcomes.into_iter().map(|o| fleet::ContextOutcome {
-            context: o.context,
-            result: o.result.map(|(rows, _)| rows),
-        }),
+    let (rows, where_) = fleet::listing(
+        &targets,
+        outcomes,
+        |scope| scope.describe(),
         ListRow::context_failed,
     );
     if rows.is_empty() && !args.output.output.is_structured() {

@@ -275,21 +275,7 @@ pub async fn run_sessions(
     .await?;
     let code = fleet::worst_exit(&outcomes, |_| 0, shared::exit::FAILURE);
     let summary = targets.is_fleet().then(|| fleet::Summary::of(&outcomes));
-    let where_ = match outcomes.as_slice() {
-        [one] if !targets.is_fleet() => one
-            .result
-            .as_ref()
-            .map(|(_, w)| w.clone())
-            .unwrap_or_default(),
-        many => format!("{} contexts", many.len()),
-    };
-    let rows = fleet::rows(
-        outcomes.into_iter().map(|o| fleet::ContextOutcome {
-            context: o.context,
-            result: o.result.map(|(rows, _)| rows),
-        }),
-        SessionListRow::Failed,
-    );
+    let (rows, where_) = fleet::listing(&targets, outcomes, String::clone, SessionListRow::Failed);
     if rows.is_empty() && !format.is_structured() {
         eprintln!("No debug sessions found in {where_}.");
     }
