@@ -295,19 +295,9 @@ impl NodeSpread {
         self.rng.i64(earliest..=self.deadline_ms)
     }
 
-    /// Gives `keys` their random expiries (only shortening), on a cluster node grouped by
-    /// slot where a command takes several keys.
-    pub async fn expire(
-        &mut self,
-        conn: &mut MultiplexedConnection,
-        keys: &[Key],
-        cluster_mode: bool,
-    ) -> RedisResult<Outcome> {
-        self.prepare(keys, cluster_mode).send(conn).await
-    }
-
-    /// Picks the expiries of `keys` now and builds the commands that set them, to be sent
-    /// later (several batches may be in flight at once; the picks stay in order).
+    /// Picks the random expiries of `keys` now (only ever shortening one) and builds the
+    /// commands that set them, on a cluster node grouped by slot where a command takes several
+    /// keys; sent later ([`Expiries::send`]), several batches may be in flight at once.
     pub fn prepare(&mut self, keys: &[Key], cluster_mode: bool) -> Expiries {
         if keys.is_empty() {
             return Expiries {
