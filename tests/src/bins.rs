@@ -48,3 +48,13 @@ pub fn plugin(name: &str) -> Command {
         .env("XDG_CONFIG_HOME", "/nonexistent-kubectl-ops-test-config");
     cmd
 }
+
+/// A finished command's exit code, stdout and stderr, for assertion messages.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

@@ -6,4 +6,4 @@ pub mod fixtures;
 pub mod fleet;
 pub mod sandbox;
 
-pub use bins::{bin_path, plugin};
+pub use bins::{bin_path, output_text, plugin};

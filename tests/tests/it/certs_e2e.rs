@@ -21,6 +21,7 @@ use kubectl_ops_tests::certs::{make_ca, make_intermediate, make_leaf, now};
 use kubectl_ops_tests::fixtures::{
     TestNamespace, bind_role, printed_role, role_without, wait_until_allowed,
 };
+use kubectl_ops_tests::output_text as text;
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User, eventually};
 use serde_json::{Value, json};
@@ -291,15 +292,6 @@ fn ready(c: &DynamicObject) -> bool {
             a.iter()
                 .any(|c| c["type"] == "Ready" && c["status"] == "True")
         })
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn restarted_at(d: &Deployment) -> Option<String> {

@@ -25,6 +25,7 @@ use kubectl_ops_tests::certs::{Ca, make_ca, make_ca_valid_for, make_leaf, now};
 use kubectl_ops_tests::fixtures::{
     TestNamespace, bind_role, printed_role, run_to_completion, unique,
 };
+use kubectl_ops_tests::output_text as text;
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User, eventually};
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair};
@@ -209,15 +210,6 @@ impl Drop for ClusterScoped {
             }
         });
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn json_of(o: &Output) -> Result<Value> {

@@ -6,16 +6,8 @@
 use std::process::Output;
 
 use anyhow::Result;
+use kubectl_ops_tests::output_text as text;
 use kubectl_ops_tests::plugin;
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A kubeconfig with contexts `prod`, `stage` and `dev`, all on https://127.0.0.1:1.
 fn kubeconfig() -> Result<tempfile::NamedTempFile> {

@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use kubectl_ops_tests::fixtures::{TestNamespace, bind_role, printed_role, unique};
 use kubectl_ops_tests::fleet::{ADMIN, FleetKubeconfig, LIMITED, SILENT, UNREACHABLE, run_bounded};
+use kubectl_ops_tests::output_text as text;
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{Sandbox, User};
 use serde_json::{Value, json};
@@ -21,15 +22,6 @@ const NEEDS: &str = "needs the sandbox: tests/sandbox/sandbox up";
 
 /// No fleet command may take longer than this, whatever a context does.
 const BOUND: Duration = Duration::from_secs(90);
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// `plugin ARGS` with the fleet kubeconfig and no ambient cluster or Redis settings.
 fn fleet_cmd(name: &str, kc: &FleetKubeconfig, args: &[&str]) -> Command {
