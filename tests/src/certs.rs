@@ -81,3 +81,55 @@ pub fn make_leaf(
         key.serialize_pem(),
     )
 }
+
+/// Creates a Deployment `app` (label `app=<app>`, one replica) that serves the TLS Secret
+/// `secret` with `openssl s_server` on container port 8443 (named `https`), and waits until it
+/// is available. The caller puts the Service it needs in front of it.
+pub async fn serve_tls_deployment(
+    admin: &kube::Client,
+    namespace: &str,
+    image: &str,
+    app: &str,
+    secret: &str,
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, PostParams};
+
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": app},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": app}},
+            "template": {
+                "metadata": {"labels": {"app": app}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{
+                        "name": app, "image": image, "imagePullPolicy": "IfNotPresent",
+                        "command": ["/bin/sh", "-c", "exec openssl s_server -quiet -accept 8443 -cert /etc/tls/tls.crt -key /etc/tls/tls.key -www"],
+                        "ports": [{"name": "https", "containerPort": 8443}],
+                        "readinessProbe": {"tcpSocket": {"port": 8443}, "periodSeconds": 1},
+                        "volumeMounts": [{"name": "tls", "mountPath": "/etc/tls", "readOnly": true}],
+                    }],
+                    "volumes": [{"name": "tls", "secret": {"secretName": secret}}],
+                },
+            },
+        },
+    }))?;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), namespace);
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await?;
+    crate::sandbox::eventually(
+        &format!("deployment {app} to be available"),
+        std::time::Duration::from_secs(120),
+        || async {
+            let d = deployments.get(app).await?;
+            Ok(d.status
+                .and_then(|s| s.available_replicas)
+                .is_some_and(|n| n == 1)
+                .then_some(()))
+        },
+    )
+    .await
+}

@@ -17,7 +17,7 @@ use kube::Client;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use kubectl_ops_tests::certs::{make_ca, make_intermediate, make_leaf, now};
+use kubectl_ops_tests::certs::{make_ca, make_intermediate, make_leaf, now, serve_tls_deployment};
 use kubectl_ops_tests::fixtures::{
     TestNamespace, bind_role, printed_role, role_without, wait_until_allowed,
 };
@@ -185,31 +185,6 @@ impl Fixture {
     /// A Deployment `app` serving the Secret `secret` with openssl s_server on 8443 (waited
     /// for), and a Service `app` in front of it.
     async fn serve(&self, app: &str, secret: &str) -> Result<()> {
-        let deployment: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": app},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": app}},
-                "template": {
-                    "metadata": {"labels": {"app": app}},
-                    "spec": {
-                        "terminationGracePeriodSeconds": 1,
-                        "containers": [{
-                            "name": app, "image": self.sb.toolbox_image, "imagePullPolicy": "IfNotPresent",
-                            "command": ["/bin/sh", "-c", "exec openssl s_server -quiet -accept 8443 -cert /etc/tls/tls.crt -key /etc/tls/tls.key -www"],
-                            "ports": [{"name": "https", "containerPort": 8443}],
-                            "readinessProbe": {"tcpSocket": {"port": 8443}, "periodSeconds": 1},
-                            "volumeMounts": [{"name": "tls", "mountPath": "/etc/tls", "readOnly": true}],
-                        }],
-                        "volumes": [{"name": "tls", "secret": {"secretName": secret}}],
-                    },
-                },
-            },
-        }))?;
-        let deployments = self.deployments();
-        deployments
-            .create(&PostParams::default(), &deployment)
-            .await?;
         let service: Service = serde_json::from_value(json!({
             "metadata": {"name": app},
             "spec": {"selector": {"app": app}, "ports": [{"name": "https", "port": 8443, "targetPort": "https"}]},
@@ -217,18 +192,7 @@ impl Fixture {
         Api::<Service>::namespaced(self.admin.clone(), &self.ns)
             .create(&PostParams::default(), &service)
             .await?;
-        eventually(
-            &format!("deployment {app} to be available"),
-            Duration::from_secs(120),
-            || async {
-                let d = deployments.get(app).await?;
-                Ok(d.status
-                    .and_then(|s| s.available_replicas)
-                    .is_some_and(|n| n == 1)
-                    .then_some(()))
-            },
-        )
-        .await
+        serve_tls_deployment(&self.admin, &self.ns, &self.sb.toolbox_image, app, secret).await
     }
 
     fn deployments(&self) -> Api<Deployment> {

@@ -9,25 +9,25 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
-use kubectl_ops_tests::certs::{Ca, make_ca, make_ca_valid_for, make_leaf, now};
+use kubectl_ops_tests::certs::{
+    Ca, make_ca, make_ca_valid_for, make_leaf, now, serve_tls_deployment,
+};
 use kubectl_ops_tests::fixtures::{
     TestNamespace, bind_role, printed_role, run_to_completion, unique,
 };
 use kubectl_ops_tests::output_text as text;
 use kubectl_ops_tests::plugin;
-use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User, eventually};
+use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User};
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair};
 use serde_json::{Value, json};
 use time::Duration as T;
@@ -127,43 +127,8 @@ impl Fixture {
             &[("tls.crt", crt), ("tls.key", key)],
         )
         .await?;
-        let deployment: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": app},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": app}},
-                "template": {
-                    "metadata": {"labels": {"app": app}},
-                    "spec": {
-                        "terminationGracePeriodSeconds": 1,
-                        "containers": [{
-                            "name": app, "image": self.sb.toolbox_image, "imagePullPolicy": "IfNotPresent",
-                            "command": ["/bin/sh", "-c", "exec openssl s_server -quiet -accept 8443 -cert /etc/tls/tls.crt -key /etc/tls/tls.key -www"],
-                            "ports": [{"name": "https", "containerPort": 8443}],
-                            "readinessProbe": {"tcpSocket": {"port": 8443}, "periodSeconds": 1},
-                            "volumeMounts": [{"name": "tls", "mountPath": "/etc/tls", "readOnly": true}],
-                        }],
-                        "volumes": [{"name": "tls", "secret": {"secretName": format!("{app}-tls")}}],
-                    },
-                },
-            },
-        }))?;
-        let deployments: Api<Deployment> = Api::namespaced(self.admin.clone(), &self.ns);
-        deployments
-            .create(&PostParams::default(), &deployment)
-            .await?;
-        eventually(
-            &format!("deployment {app} to be available"),
-            Duration::from_secs(120),
-            || async {
-                let d = deployments.get(app).await?;
-                Ok(d.status
-                    .and_then(|s| s.available_replicas)
-                    .is_some_and(|n| n == 1)
-                    .then_some(()))
-            },
-        )
-        .await
+        let secret = format!("{app}-tls");
+        serve_tls_deployment(&self.admin, &self.ns, &self.sb.toolbox_image, app, &secret).await
     }
 }
 
