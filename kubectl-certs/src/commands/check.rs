@@ -20,7 +20,6 @@ use crate::findings::Analysis;
 use crate::findings::{Finding, Severity, Thresholds};
 use crate::inspect::{now, rfc3339};
 use crate::model::{self, Entry};
-use crate::scan::{self, Rows};
 use crate::served;
 use crate::sources;
 
@@ -337,31 +336,19 @@ async fn run_one_context(
         // The same certificates `list` shows: with no selector, also the config's named
         // certificates whose Secret is missing (a deleted Secret must not vanish from monitoring).
         // Each page of Secrets becomes verdicts before the next is read (see `scan`).
-        let selector = args.select.selector.as_deref();
-        let selection = sources::Selection::new(
-            &args.sources.sources,
-            args.sources.include_opaque,
-            &scope,
-            selector,
-        )?;
         let verdict = |e: &Entry| Verdict::of(e, evaluate(e, anchors, thresholds, now), now);
-        let mut verdicts = Rows::new(verdict);
-        if selection.wants_inventory() {
-            scan::scan(
-                &conn.client,
-                &scope,
-                selector,
-                &config.config,
-                args.select.selector.is_none(),
-                args.chunk.get(),
-                &mut verdicts,
-            )
-            .await?;
-        }
-        let mut verdicts = verdicts.finish();
-        verdicts.retain(|v| selection.wants(v.source));
-        let others = sources::collect_for(global, &conn, &scope, selector, &selection).await;
-        verdicts.extend(others.iter().map(verdict));
+        let (verdicts, _) = super::graded_rows(
+            global,
+            &conn,
+            &config.config,
+            &scope,
+            args.select.selector.as_deref(),
+            &args.sources,
+            args.chunk.get(),
+            verdict,
+            |v: &Verdict| v.source,
+        )
+        .await?;
         verdicts
     } else {
         let entries =

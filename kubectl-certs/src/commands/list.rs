@@ -17,8 +17,6 @@ use crate::evaluate::evaluate;
 use crate::findings::{Severity, Thresholds, parse_certs};
 use crate::inspect::{now, rfc3339};
 use crate::model::{self, Entry};
-use crate::scan::{self, Rows};
-use crate::sources;
 
 /// One row of `list`.
 #[derive(Debug, Clone, Serialize)]
@@ -294,40 +292,28 @@ async fn run_one_context(
         crit: args.thresholds.crit,
     };
     let now = now();
-    let selector = args.select.selector.as_deref();
-    let selection = sources::Selection::new(
-        &args.sources.sources,
-        args.sources.include_opaque,
-        &scope,
-        selector,
-    )?;
     // Each page of Secrets becomes rows before the next is read (see `scan`).
-    let mut rows = Rows::new(|e: &Entry| row(e, thresholds, now));
-    if selection.wants_inventory() {
-        let scanned = scan::scan(
-            &conn.client,
-            &scope,
-            selector,
-            &config.config,
-            args.select.selector.is_none(),
-            args.chunk.get(),
-            &mut rows,
-        )
-        .await?;
-        if scanned.no_cert_manager {
-            shared::exit::warn(format!(
-                "{}cert-manager's Certificate CRD is not installed; listing TLS Secrets only",
-                context
-                    .as_deref()
-                    .map(|c| format!("context {c}: "))
-                    .unwrap_or_default()
-            ));
-        }
+    let (mut rows, scanned) = super::graded_rows(
+        global,
+        &conn,
+        &config.config,
+        &scope,
+        args.select.selector.as_deref(),
+        &args.sources,
+        args.chunk.get(),
+        |e: &Entry| row(e, thresholds, now),
+        |r: &ListRow| r.source,
+    )
+    .await?;
+    if scanned.no_cert_manager {
+        shared::exit::warn(format!(
+            "{}cert-manager's Certificate CRD is not installed; listing TLS Secrets only",
+            context
+                .as_deref()
+                .map(|c| format!("context {c}: "))
+                .unwrap_or_default()
+        ));
     }
-    let mut rows: Vec<ListRow> = rows.finish();
-    rows.retain(|r| selection.wants(r.source));
-    let others = sources::collect_for(global, &conn, &scope, selector, &selection).await;
-    rows.extend(others.iter().map(|e| row(e, thresholds, now)));
     for r in &mut rows {
         r.context = context.clone();
     }

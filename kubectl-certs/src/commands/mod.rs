@@ -16,7 +16,10 @@ use shared::cluster::{Connection, NamespaceScope};
 use shared::config::LoadedConfig;
 
 use crate::chain::Cert;
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SourceArgs};
+use crate::model::{Entry, Origin};
+use crate::scan::{self, Rows, Scanned};
+use crate::sources;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -97,4 +100,52 @@ pub fn one_namespace(scope: &NamespaceScope, what: &str) -> anyhow::Result<Strin
         }
         .into()),
     }
+}
+
+/// Every certificate in `scope` that `--source`/`--include-opaque` ask for, each made into a row
+/// by `grade` as soon as it is read, the rows `list` and `check` print: the inventory
+/// (Certificates, then TLS Secrets page by page, see [`scan`]; without a selector also the
+/// config's named certificates whose Secret is missing), kept where the selection wants the
+/// row's source, then the other sources. The two commands differ only in the row.
+#[allow(clippy::too_many_arguments)]
+pub async fn graded_rows<R, F>(
+    global: &shared::cli::GlobalArgs,
+    conn: &Connection,
+    config: &shared::config::Config,
+    scope: &NamespaceScope,
+    selector: Option<&str>,
+    source_args: &SourceArgs,
+    chunk_size: u32,
+    grade: F,
+    source_of: impl Fn(&R) -> Origin,
+) -> anyhow::Result<(Vec<R>, Scanned)>
+where
+    R: Send,
+    F: Fn(&Entry) -> R + Sync,
+{
+    let selection = sources::Selection::new(
+        &source_args.sources,
+        source_args.include_opaque,
+        scope,
+        selector,
+    )?;
+    let mut rows = Rows::new(&grade);
+    let mut scanned = Scanned::default();
+    if selection.wants_inventory() {
+        scanned = scan::scan(
+            &conn.client,
+            scope,
+            selector,
+            config,
+            selector.is_none(),
+            chunk_size,
+            &mut rows,
+        )
+        .await?;
+    }
+    let mut rows = rows.finish();
+    rows.retain(|r| selection.wants(source_of(r)));
+    let others = sources::collect_for(global, conn, scope, selector, &selection).await;
+    rows.extend(others.iter().map(&grade));
+    Ok((rows, scanned))
 }
