@@ -71,6 +71,19 @@ pub struct SessionArgs {
     pub memory_limit: Option<String>,
 }
 
+#[cfg(test)]
+impl SessionArgs {
+    /// The flags' defaults, as an empty command line gives them (for tests).
+    pub fn defaults() -> Self {
+        #[derive(Parser)]
+        struct Probe {
+            #[command(flatten)]
+            args: SessionArgs,
+        }
+        Probe::parse_from(["probe"]).args
+    }
+}
+
 impl SessionArgs {
     /// The flags given that only shape a session this command creates (`--image`, `--ttl`,
     /// `--reason`, `--cpu-limit`, `--memory-limit`): with any of them, a running session is

@@ -136,16 +136,7 @@ mod tests {
     use crate::profile::Profile;
 
     fn args() -> SessionArgs {
-        SessionArgs {
-            image: None,
-            ttl: None,
-            profile: None,
-            share_netns: false,
-            reason: None,
-            timeout: std::time::Duration::from_secs(120),
-            cpu_limit: None,
-            memory_limit: None,
-        }
+        SessionArgs::defaults()
     }
 
     fn session(profile: Profile, share_netns: bool) -> Session {

@@ -301,16 +301,7 @@ mod tests {
     use super::*;
 
     fn args() -> SessionArgs {
-        SessionArgs {
-            image: None,
-            ttl: None,
-            profile: None,
-            share_netns: false,
-            reason: None,
-            timeout: std::time::Duration::from_secs(120),
-            cpu_limit: None,
-            memory_limit: None,
-        }
+        SessionArgs::defaults()
     }
 
     fn usage_message(r: Result<(), Error>) -> String {
