@@ -4,7 +4,7 @@
 //! cursors saved for resuming, pacing after every batch.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -100,6 +100,9 @@ pub struct State {
     reserved: AtomicU64,
     /// Set when `--max-keys` keys were handed to UNLINK and the scan stopped there.
     max_reached: AtomicBool,
+    /// The smallest SCAN COUNT sent (the pacer shrinks it to keep latency in budget); 0
+    /// before the first SCAN.
+    smallest_batch: AtomicUsize,
 }
 
 impl State {
@@ -125,6 +128,24 @@ impl State {
     /// that expired or were deleted by others in between count toward the cap).
     pub fn max_reached(&self) -> bool {
         self.max_reached.load(Ordering::SeqCst)
+    }
+
+    /// The smallest SCAN COUNT (and so the smallest delete batch) any node used, or None
+    /// before the first SCAN.
+    pub fn smallest_batch(&self) -> Option<usize> {
+        match self.smallest_batch.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// Notes a SCAN COUNT sent.
+    fn batch_used(&self, count: usize) {
+        let _ = self
+            .smallest_batch
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |seen| {
+                (seen == 0 || count < seen).then_some(count)
+            });
     }
 
     /// True when every node finished its scan.
@@ -166,7 +187,9 @@ pub async fn run(
         } else {
             None
         };
-        let pacer = Pacer::new(plan.pace, probe);
+        // A flush follows the pacer's batch size; the others scan at `--batch-size`.
+        let adapt = (plan.action == Action::Flush).then_some(plan.batch);
+        let pacer = Pacer::new(plan.pace, probe, adapt);
         tasks.push(run_node(
             i,
             node.conn.clone(),
@@ -224,18 +247,23 @@ struct Page {
 /// The node's pages in cursor order. SCANs run one after another (each needs the previous
 /// cursor, and nothing else: not the deletes) while up to [`DUMP_DEPTH`] pages' DUMPs are in
 /// flight, so Redis always has the next request queued while this side writes the previous
-/// page to disk.
+/// page to disk. Each SCAN asks for `count` keys as it is when the SCAN is sent (the pacer
+/// moves it).
 fn pages<'a>(
     conn: &'a MultiplexedConnection,
     plan: &'a Plan,
     start: u64,
     acked: &'a AtomicU64,
+    count: &'a AtomicUsize,
+    state: &'a State,
 ) -> impl futures::Stream<Item = redis::RedisResult<Page>> + 'a {
     let scans = futures::stream::unfold(Some((start, 0u64)), move |at| async move {
         let (cursor, index) = at?;
         let mut c = conn.clone();
+        let batch = count.load(Ordering::Relaxed);
+        state.batch_used(batch);
         Some(
-            match scan::scan_page(&mut c, cursor, &plan.pattern, plan.batch).await {
+            match scan::scan_page(&mut c, cursor, &plan.pattern, batch).await {
                 Ok((next, keys)) => (
                     Ok((index, next, keys)),
                     (next != 0).then_some((next, index + 1)),
@@ -308,6 +336,7 @@ async fn run_node(
         dups: DupWindow::default(),
         in_flight: FuturesOrdered::new(),
         delete_failed: false,
+        chunk: plan.batch,
     };
     let result = node
         .run(start.cursor, &mut pacer)
@@ -361,12 +390,23 @@ struct NodeScan<'a> {
     in_flight: FuturesOrdered<Batch>,
     /// A delete failed: the cursor stays before it, later batches only count.
     delete_failed: bool,
+    /// Keys per UNLINK/PEXPIREAT batch now (the pacer's batch size).
+    chunk: usize,
 }
 
 impl NodeScan<'_> {
     async fn run(&mut self, start_cursor: u64, pacer: &mut Pacer) -> Result<()> {
         let acked = AtomicU64::new(0);
-        let mut pages = std::pin::pin!(pages(self.conn, self.plan, start_cursor, &acked));
+        let count = AtomicUsize::new(pacer.count());
+        self.chunk = pacer.count();
+        let mut pages = std::pin::pin!(pages(
+            self.conn,
+            self.plan,
+            start_cursor,
+            &acked,
+            &count,
+            self.state
+        ));
         let mut ahead: VecDeque<Page> = VecDeque::new();
         let mut scanning = true;
         let mut scan_ended = false;
@@ -384,6 +424,8 @@ impl NodeScan<'_> {
                     Ok(true) => scanning = false,
                     Ok(false) if self.plan.action == Action::Flush => {
                         let sleep = pacer.next_sleep(n);
+                        self.chunk = pacer.count();
+                        count.store(self.chunk, Ordering::Relaxed);
                         if !sleep.is_zero() {
                             // Nothing of this flush at the server while it pauses.
                             while let Some(done) = self.in_flight.next().await {
@@ -551,7 +593,7 @@ impl NodeScan<'_> {
                 tokio::task::block_in_place(|| backup.lock().expect("backup writer").sync())?;
             }
             let unsynced = std::mem::take(&mut self.unsynced);
-            let chunks: Vec<&[Key]> = unsynced.chunks(plan.batch.max(1)).collect();
+            let chunks: Vec<&[Key]> = unsynced.chunks(self.chunk.max(1)).collect();
             let count = chunks.len();
             for (i, chunk) in chunks.into_iter().enumerate() {
                 let commit = (i + 1 == count).then_some(commit);

@@ -1,19 +1,24 @@
 //! Pacing: deleting must not stall Redis for everybody else.
 //!
 //! A probe on its own connection PINGs the node every few milliseconds, so it queues behind
-//! the flush's commands exactly like an application's GET would. After each batch the pacer
-//! looks at the probe's recent round trips: above the latency budget it backs off (doubles a
-//! pause between batches), below it the pause decays away. `--rate` adds a hard keys/s cap.
+//! the flush's commands exactly like an application's GET would. Every few probe round trips
+//! the pacer compares their recent 90th percentile with an aim of half the latency budget
+//! (a p90 at half the budget keeps the p99 under it) and turns three knobs, in this order:
 //!
-//! The pacer also decides how many batches may be in flight at once (the next SCAN and the
-//! previous batches' UNLINKs overlap, so Redis never waits for this side's round trip): above
-//! the budget it drops to one batch at a time before it starts pausing, and it only goes back
-//! to [`MAX_DEPTH`] batches once the pauses have decayed away.
+//! 1. the batch size (SCAN COUNT and keys per UNLINK/PEXPIREAT batch): a GET waits behind at
+//!    most a command or two, so smaller commands mean shorter waits at almost the same
+//!    server work per key; shrunk by a quarter above the aim, grown by a tenth below it,
+//!    between [`MIN_COUNT`] and `--batch-size`;
+//! 2. the batches in flight: [`MAX_DEPTH`], or one once the batch size is at its floor;
+//! 3. a pause between batches (doubling up to [`MAX_PAUSE`], halving away), only when one
+//!    smallest batch at a time is still too much.
+//!
+//! Below the aim the knobs come back in the reverse order. `--rate` adds a hard keys/s cap.
 //!
 //! Pausing only helps when the flush is what slows Redis down. The probe also measures while
 //! the flush is not sending (before the first batch and during its pauses): when the round
 //! trips there are as slow as while it works (a busy machine, another client's load), the
-//! threshold rises to 1.5× that ambient latency instead of pausing for nothing.
+//! aim rises to twice that ambient median instead of slowing down for nothing.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,13 +39,28 @@ pub struct PaceConfig {
 const PROBE_EVERY: Duration = Duration::from_millis(5);
 /// Batches whose UNLINKs (or PEXPIREATs) may be in flight at once on one node.
 pub const MAX_DEPTH: usize = 3;
-const MAX_PAUSE: Duration = Duration::from_millis(50);
+/// The longest pause between two batches.
+pub const MAX_PAUSE: Duration = Duration::from_millis(50);
+/// The smallest batch the pacer shrinks to (SCAN COUNT and keys per batch) before it drops
+/// to one batch in flight and pauses.
+pub const MIN_COUNT: usize = 50;
+/// New probe round trips between two decisions (~20 ms): each decision sees mostly
+/// round trips measured after the previous one took effect.
+const DECIDE_EVERY: u64 = 4;
+/// Round trips a decision looks at.
+const DECIDE_WINDOW: usize = 12;
+/// The p90 the pacer aims at, as a share of the budget.
+const AIM: f64 = 0.5;
+/// Below this share of the aim the knobs come back.
+const UNDER: f64 = 0.7;
 
 /// Round trips measured by the probe, newest last: while the flush works, and while it does
 /// not (ambient).
 #[derive(Default)]
 struct Window {
     samples: VecDeque<(Instant, Duration)>,
+    /// Round trips measured since the start.
+    taken: u64,
     ambient: VecDeque<Duration>,
 }
 
@@ -90,6 +110,7 @@ impl Probe {
                 let rtt = start.elapsed();
                 let mut w = w.lock().expect("probe window");
                 w.samples.push_back((Instant::now(), rtt));
+                w.taken += 1;
                 while w.samples.len() > 400 {
                     w.samples.pop_front();
                 }
@@ -109,11 +130,18 @@ impl Probe {
         }
     }
 
-    /// The 90th percentile of the last 20 round trips (~100 ms) — robust to one stray
-    /// scheduling hiccup of a busy client machine, quick to see Redis itself slowing down.
+    /// The 90th percentile of the last [`DECIDE_WINDOW`] round trips (~60 ms): robust to one
+    /// stray scheduling hiccup of a busy client machine, quick to see Redis itself slowing
+    /// down.
     fn recent_p90(&self) -> Option<Duration> {
         let w = self.window.lock().expect("probe window");
-        let mut v: Vec<Duration> = w.samples.iter().rev().take(20).map(|(_, d)| *d).collect();
+        let mut v: Vec<Duration> = w
+            .samples
+            .iter()
+            .rev()
+            .take(DECIDE_WINDOW)
+            .map(|(_, d)| *d)
+            .collect();
         if v.is_empty() {
             return None;
         }
@@ -121,16 +149,22 @@ impl Probe {
         Some(v[(v.len() * 9 / 10).min(v.len() - 1)])
     }
 
-    /// The 90th percentile of the round trips measured while the flush was not sending, once
-    /// there are enough of them.
-    fn ambient_p90(&self) -> Option<Duration> {
+    /// Round trips measured so far.
+    fn taken(&self) -> u64 {
+        self.window.lock().expect("probe window").taken
+    }
+
+    /// The median of the round trips measured while the flush was not sending, once there
+    /// are enough of them (a median: one scheduling hiccup during a pause must not lift the
+    /// aim for the rest of the run).
+    fn ambient_median(&self) -> Option<Duration> {
         let w = self.window.lock().expect("probe window");
         if w.ambient.len() < AMBIENT_MIN {
             return None;
         }
         let mut v: Vec<Duration> = w.ambient.iter().copied().collect();
         v.sort();
-        Some(v[(v.len() * 9 / 10).min(v.len() - 1)])
+        Some(v[v.len() / 2])
     }
 
     /// Tells the probe whether the flush is sending (its samples then count as ambient or not).
@@ -147,23 +181,85 @@ impl Probe {
     }
 }
 
-/// Decides the pause after each batch.
+/// The pacer's three knobs (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Knobs {
+    /// Keys per SCAN COUNT and per UNLINK/PEXPIREAT batch.
+    pub count: usize,
+    /// Batches in flight at once.
+    pub depth: usize,
+    /// Pause after each batch.
+    pub pause: Duration,
+}
+
+impl Knobs {
+    /// Above the aim: a smaller batch first, then one batch in flight, then a longer pause.
+    pub fn slower(self, min_count: usize) -> Knobs {
+        if self.count > min_count {
+            Knobs {
+                count: (self.count * 3 / 4).max(min_count),
+                ..self
+            }
+        } else if self.depth > 1 {
+            Knobs { depth: 1, ..self }
+        } else {
+            Knobs {
+                pause: (self.pause * 2 + Duration::from_micros(500)).min(MAX_PAUSE),
+                ..self
+            }
+        }
+    }
+
+    /// Well below the aim: a shorter pause first, then all batches in flight again, then a
+    /// larger batch.
+    pub fn faster(self, max_count: usize) -> Knobs {
+        if !self.pause.is_zero() {
+            let pause = self.pause / 2;
+            Knobs {
+                pause: if pause < Duration::from_micros(100) {
+                    Duration::ZERO
+                } else {
+                    pause
+                },
+                ..self
+            }
+        } else if self.depth < MAX_DEPTH {
+            Knobs {
+                depth: MAX_DEPTH,
+                ..self
+            }
+        } else {
+            Knobs {
+                count: (self.count + self.count / 10 + 1).min(max_count),
+                ..self
+            }
+        }
+    }
+}
+
+/// Decides the batch size, the batches in flight and the pause after each batch.
 pub struct Pacer {
     config: PaceConfig,
     probe: Option<Probe>,
     budget: Duration,
-    pause: Duration,
+    knobs: Knobs,
+    /// The batch size's range; equal ends when the caller's batches do not follow
+    /// [`Pacer::count`].
+    count_range: (usize, usize),
+    /// Probe round trips measured when the knobs last moved.
+    decided_at: u64,
     started: Instant,
     keys: u64,
-    depth: usize,
     /// Total time spent pausing, for the summary.
     pub paused: Duration,
 }
 
 impl Pacer {
     /// A pacer; `probe` enables the adaptive part. The budget is the configured one, or four
-    /// times the idle round trip when the link itself is slower (port-forward).
-    pub fn new(config: PaceConfig, probe: Option<Probe>) -> Self {
+    /// times the idle round trip when the link itself is slower (port-forward). `max_count`
+    /// is the largest batch (`--batch-size`); a caller whose batches do not follow
+    /// [`Pacer::count`] passes [`None`] and is paced by depth and pauses alone.
+    pub fn new(config: PaceConfig, probe: Option<Probe>, max_count: Option<usize>) -> Self {
         let baseline = probe.as_ref().and_then(Probe::median).unwrap_or_default();
         let budget = config
             .max_latency
@@ -172,34 +268,36 @@ impl Pacer {
         if let Some(p) = &probe {
             p.set_idle(false);
         }
-        let now = Instant::now();
+        let count_range = match max_count {
+            Some(max) => (max.clamp(1, MIN_COUNT), max.max(1)),
+            None => (1, 1),
+        };
+        let decided_at = probe.as_ref().map_or(0, Probe::taken);
         Pacer {
             config,
             probe,
             budget,
-            pause: Duration::ZERO,
-            started: now,
+            knobs: Knobs {
+                count: count_range.1,
+                depth: MAX_DEPTH,
+                pause: Duration::ZERO,
+            },
+            count_range,
+            decided_at,
+            started: Instant::now(),
             keys: 0,
-            depth: MAX_DEPTH,
             paused: Duration::ZERO,
         }
     }
 
     /// How many batches may be in flight now.
     pub fn depth(&self) -> usize {
-        self.depth
+        self.knobs.depth
     }
 
-    /// The next depth: one batch at a time while over the budget, one more per batch under
-    /// it once there is no pause left.
-    pub fn next_depth(depth: usize, over: bool, pause: Duration) -> usize {
-        if over {
-            1
-        } else if pause.is_zero() {
-            (depth + 1).min(MAX_DEPTH)
-        } else {
-            depth
-        }
+    /// Keys per SCAN COUNT and per batch now.
+    pub fn count(&self) -> usize {
+        self.knobs.count
     }
 
     /// The latency budget in force.
@@ -207,24 +305,25 @@ impl Pacer {
         self.budget
     }
 
-    /// The threshold above which pausing is worth it: the budget, or 1.5× the ambient latency
-    /// when that is higher (pausing cannot bring latency below what others cause).
-    pub fn threshold(budget: Duration, ambient: Option<Duration>) -> Duration {
-        ambient.map_or(budget, |a| budget.max(a.mul_f64(1.5)))
+    /// The p90 round trip the pacer aims at: half the budget (which keeps the p99 under the
+    /// budget), or twice the ambient median round trip when that is higher (pacing cannot
+    /// bring latency below what others cause).
+    pub fn aim(budget: Duration, ambient: Option<Duration>) -> Duration {
+        let aim = budget.mul_f64(AIM);
+        ambient.map_or(aim, |a| aim.max(a * 2))
     }
 
-    /// The next pause, given the worst probe round trip since the last batch.
-    pub fn next_pause(pause: Duration, worst: Option<Duration>, budget: Duration) -> Duration {
-        match worst {
-            Some(w) if w > budget => (pause * 2 + Duration::from_micros(500)).min(MAX_PAUSE),
-            _ => {
-                let p = pause.mul_f64(0.7);
-                if p < Duration::from_micros(100) {
-                    Duration::ZERO
-                } else {
-                    p
-                }
-            }
+    /// The knobs after a decision on the recent p90 round trip against the aim.
+    pub fn decide(
+        knobs: Knobs,
+        p90: Option<Duration>,
+        aim: Duration,
+        count_range: (usize, usize),
+    ) -> Knobs {
+        match p90 {
+            Some(p) if p > aim => knobs.slower(count_range.0),
+            Some(p) if p > aim.mul_f64(UNDER) => knobs,
+            _ => knobs.faster(count_range.1),
         }
     }
 
@@ -235,23 +334,22 @@ impl Pacer {
     }
 
     /// Call after handing a batch of `n` keys to Redis: the pause due now (zero for none),
-    /// with the number of batches allowed in flight ([`Pacer::depth`]) updated. The caller
-    /// lets its batches in flight finish, then calls [`Pacer::pause_for`].
+    /// with the knobs ([`Pacer::count`], [`Pacer::depth`]) moved when the probe has enough
+    /// new round trips. The caller lets its batches in flight finish, then calls
+    /// [`Pacer::pause_for`].
     pub fn next_sleep(&mut self, n: u64) -> Duration {
         self.keys += n;
         let mut sleep = Duration::ZERO;
         if self.config.max_latency.is_some()
             && let Some(probe) = &self.probe
         {
-            let worst = probe.recent_p90();
-            let threshold = Self::threshold(self.budget, probe.ambient_p90());
-            let over = worst.is_some_and(|w| w > threshold);
-            // Fewer batches in flight first; pauses only once there is one batch in flight.
-            if !over || self.depth == 1 {
-                self.pause = Self::next_pause(self.pause, worst, threshold);
+            let taken = probe.taken();
+            if taken >= self.decided_at + DECIDE_EVERY {
+                self.decided_at = taken;
+                let aim = Self::aim(self.budget, probe.ambient_median());
+                self.knobs = Self::decide(self.knobs, probe.recent_p90(), aim, self.count_range);
             }
-            self.depth = Self::next_depth(self.depth, over, self.pause);
-            sleep = self.pause;
+            sleep = self.knobs.pause;
         }
         if let Some(rate) = self.config.rate.filter(|r| *r > 0) {
             let due = Duration::from_secs_f64(self.keys as f64 / rate as f64);
@@ -280,58 +378,92 @@ impl Pacer {
 mod tests {
     use super::*;
 
+    const MS: Duration = Duration::from_millis(1);
+
+    fn full(count: usize) -> Knobs {
+        Knobs {
+            count,
+            depth: MAX_DEPTH,
+            pause: Duration::ZERO,
+        }
+    }
+
     #[test]
-    fn backs_off_above_budget_and_recovers_below() {
-        let budget = Duration::from_millis(2);
-        let mut p = Duration::ZERO;
-        p = Pacer::next_pause(p, Some(Duration::from_millis(5)), budget);
-        assert_eq!(p, Duration::from_micros(500));
-        p = Pacer::next_pause(p, Some(Duration::from_millis(5)), budget);
-        assert_eq!(p, Duration::from_micros(1500));
+    fn above_the_aim_shrinks_the_batch_then_the_depth_then_pauses() {
+        let (aim, range) = (MS, (MIN_COUNT, 500));
+        let mut k = full(500);
+        let mut counts = vec![k.count];
+        while k.count > MIN_COUNT {
+            k = Pacer::decide(k, Some(2 * MS), aim, range);
+            assert_eq!((k.depth, k.pause), (MAX_DEPTH, Duration::ZERO), "{k:?}");
+            counts.push(k.count);
+        }
+        assert_eq!(counts, [500, 375, 281, 210, 157, 117, 87, 65, 50]);
+        k = Pacer::decide(k, Some(2 * MS), aim, range);
+        assert_eq!(k.depth, 1, "one batch in flight before any pause");
+        assert_eq!(k.pause, Duration::ZERO);
+        k = Pacer::decide(k, Some(2 * MS), aim, range);
+        assert_eq!(k.pause, Duration::from_micros(500));
+        k = Pacer::decide(k, Some(2 * MS), aim, range);
+        assert_eq!(k.pause, Duration::from_micros(1500));
         for _ in 0..20 {
-            p = Pacer::next_pause(p, Some(Duration::from_millis(9)), budget);
+            k = Pacer::decide(k, Some(9 * MS), aim, range);
         }
-        assert_eq!(p, MAX_PAUSE, "capped");
+        assert_eq!(k.pause, MAX_PAUSE, "capped");
+        assert_eq!((k.count, k.depth), (MIN_COUNT, 1));
+    }
+
+    #[test]
+    fn well_below_the_aim_undoes_the_pause_then_the_depth_then_grows_the_batch() {
+        let (aim, range) = (MS, (MIN_COUNT, 500));
+        let mut k = Knobs {
+            count: MIN_COUNT,
+            depth: 1,
+            pause: MAX_PAUSE,
+        };
+        let mut steps = 0;
+        while !k.pause.is_zero() {
+            k = Pacer::decide(k, Some(Duration::from_micros(300)), aim, range);
+            assert_eq!((k.count, k.depth), (MIN_COUNT, 1));
+            steps += 1;
+        }
+        assert_eq!(steps, 9, "halves away: 50 ms to under 0.1 ms");
+        k = Pacer::decide(k, None, aim, range);
+        assert_eq!((k.count, k.depth), (MIN_COUNT, MAX_DEPTH));
         for _ in 0..40 {
-            p = Pacer::next_pause(p, Some(Duration::from_micros(300)), budget);
+            k = Pacer::decide(k, Some(Duration::from_micros(300)), aim, range);
         }
-        assert_eq!(p, Duration::ZERO, "decays to no pause");
-        assert_eq!(
-            Pacer::next_pause(Duration::ZERO, None, budget),
-            Duration::ZERO
-        );
+        assert_eq!(k, full(500), "grows back to --batch-size and no further");
     }
 
     #[test]
-    fn ambient_latency_raises_the_threshold_only_above_the_budget() {
-        let budget = Duration::from_millis(2);
-        assert_eq!(Pacer::threshold(budget, None), budget);
-        assert_eq!(
-            Pacer::threshold(budget, Some(Duration::from_micros(200))),
-            budget
-        );
-        // A machine where PING takes 4 ms with the flush idle: pausing for a 5 ms p90 would
-        // not help anyone; 7 ms would (the flush adds to what is there anyway).
-        let t = Pacer::threshold(budget, Some(Duration::from_millis(4)));
-        assert_eq!(t, Duration::from_millis(6));
-        assert_eq!(
-            Pacer::next_pause(Duration::ZERO, Some(Duration::from_millis(5)), t),
-            Duration::ZERO
-        );
-        assert!(
-            Pacer::next_pause(Duration::ZERO, Some(Duration::from_millis(7)), t) > Duration::ZERO
-        );
+    fn between_the_aim_and_its_lower_band_holds_still() {
+        let k = full(300);
+        let p90 = Duration::from_micros(800);
+        assert_eq!(Pacer::decide(k, Some(p90), MS, (MIN_COUNT, 500)), k);
     }
 
     #[test]
-    fn depth_drops_to_one_over_budget_and_returns_once_pauses_decayed() {
-        assert_eq!(Pacer::next_depth(MAX_DEPTH, true, Duration::ZERO), 1);
-        assert_eq!(Pacer::next_depth(1, false, Duration::from_millis(1)), 1);
-        assert_eq!(Pacer::next_depth(1, false, Duration::ZERO), 2);
-        assert_eq!(
-            Pacer::next_depth(MAX_DEPTH, false, Duration::ZERO),
-            MAX_DEPTH
-        );
+    fn the_aim_is_half_the_budget_unless_twice_the_ambient_latency_is_higher() {
+        let budget = 2 * MS;
+        assert_eq!(Pacer::aim(budget, None), MS);
+        assert_eq!(Pacer::aim(budget, Some(Duration::from_micros(200))), MS);
+        // A machine where PING takes 3 ms with the flush idle: slowing down for a 5 ms p90
+        // would not help anyone; 7 ms would (the flush adds to what is there anyway).
+        let aim = Pacer::aim(budget, Some(3 * MS));
+        assert_eq!(aim, 6 * MS);
+        let k = full(500);
+        assert_eq!(Pacer::decide(k, Some(5 * MS), aim, (MIN_COUNT, 500)), k);
+        assert!(Pacer::decide(k, Some(7 * MS), aim, (MIN_COUNT, 500)).count < 500);
+    }
+
+    #[test]
+    fn a_fixed_batch_size_is_paced_by_depth_and_pause_alone() {
+        let mut k = full(1);
+        k = Pacer::decide(k, Some(2 * MS), MS, (1, 1));
+        assert_eq!((k.count, k.depth), (1, 1));
+        k = Pacer::decide(k, Some(2 * MS), MS, (1, 1));
+        assert!(k.pause > Duration::ZERO);
     }
 
     #[tokio::test]
@@ -341,6 +473,7 @@ mod tests {
                 rate: Some(10_000),
                 max_latency: None,
             },
+            None,
             None,
         );
         let start = Instant::now();

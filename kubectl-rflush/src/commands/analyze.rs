@@ -241,7 +241,7 @@ async fn pacer_for(node: &Node, pace: PaceConfig) -> Pacer {
     } else {
         None
     };
-    Pacer::new(pace, probe)
+    Pacer::new(pace, probe, None)
 }
 
 /// `TYPE`, `MEMORY USAGE` and `PTTL` of each key, pipelined; keys gone meanwhile are left out.

@@ -51,6 +51,9 @@ pub struct FlushResult {
     /// Seconds spent pausing between batches to keep other clients' latency in budget
     /// (summed over nodes).
     pub paused_seconds: f64,
+    /// The smallest batch (SCAN COUNT and keys per delete) the pacer went down to, to keep
+    /// latency in budget; `--batch-size` when it never had to shrink.
+    pub smallest_batch: usize,
     /// False when stopped by --max-keys.
     pub completed: bool,
     /// For a spread flush: what was given an expiry, and the window.
@@ -285,6 +288,23 @@ fn connection_args() -> Vec<String> {
         });
     }
     out
+}
+
+/// The pacing part of the summary line: how far the pacer shrank the batches and how long it
+/// paused, or nothing when it did neither.
+fn pacing_note(paused: std::time::Duration, smallest_batch: usize, batch: usize) -> String {
+    let mut parts = Vec::new();
+    if smallest_batch < batch {
+        parts.push(format!("batches down to {smallest_batch} keys"));
+    }
+    if paused.as_millis() >= 10 {
+        parts.push(format!("paused {}", secs(paused)));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", paced to keep latency in budget: {}", parts.join(", "))
+    }
 }
 
 /// `kubectl rflush [connection options] stats --watch TYPE|-p PATTERN`: follow the cache
@@ -661,6 +681,7 @@ pub async fn run(
     ticker.abort();
     let _ = ticker.await;
     ctrl_c.abort();
+    let batch_size = plan.batch;
     drop(plan);
     let elapsed = start.elapsed();
     let deleted = state.deleted.load(Ordering::Relaxed);
@@ -710,15 +731,11 @@ pub async fn run(
             seconds: elapsed.as_secs_f64(),
             keys_per_second: rate,
             paused_seconds: state.paused().as_secs_f64(),
+            smallest_batch: state.smallest_batch().unwrap_or(batch_size),
             completed: complete,
             spread: spread_summary,
         };
-        let paused = state.paused();
-        let pacing_note = if paused.as_millis() >= 10 {
-            format!(", paced {} to keep latency in budget", secs(paused))
-        } else {
-            String::new()
-        };
+        let pacing_note = pacing_note(state.paused(), res.smallest_batch, batch_size);
         let line = if let Some(sp) = &res.spread {
             format!(
                 "{} {} keys matching {:?} on {} an expiry in {} ({:.0} keys/s{pacing_note}): they expire at random by {}, about {:.0} misses/s{}{}{}",
@@ -837,4 +854,25 @@ pub async fn run(
         let _ = std::fs::remove_file(&checkpoint_path);
     }
     Err(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pacing_note;
+    use std::time::Duration;
+
+    #[test]
+    fn the_pacing_note_says_what_the_pacer_did_and_nothing_when_it_did_nothing() {
+        assert_eq!(pacing_note(Duration::ZERO, 500, 500), "");
+        assert_eq!(pacing_note(Duration::from_millis(9), 500, 500), "");
+        assert_eq!(
+            pacing_note(Duration::ZERO, 120, 500),
+            ", paced to keep latency in budget: batches down to 120 keys"
+        );
+        let both = pacing_note(Duration::from_millis(1500), 50, 500);
+        assert!(
+            both.starts_with(", paced to keep latency in budget: batches down to 50 keys, paused "),
+            "{both}"
+        );
+    }
 }

@@ -17,6 +17,7 @@ mod rflush;
 mod rflush_analyze_watch;
 mod rflush_e2e;
 mod rflush_insight_e2e;
+mod rflush_pacing;
 mod rflush_pipeline;
 mod rflush_spread;
 mod rflush_tls;
