@@ -189,7 +189,8 @@ pub struct FlushArgs {
     /// someone else in between counts toward the cap; the summary counts only real deletions).
     #[arg(long, value_name = "N")]
     pub max_keys: Option<u64>,
-    /// SCAN COUNT per batch (keys examined per call; each UNLINK holds at most that many).
+    /// SCAN COUNT per batch (keys examined per call; each UNLINK holds at most that many);
+    /// the pacer goes below it, down to 50, while latency is over budget.
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
     /// Do not back the keys up first (even when the cache type says `backup: true`).

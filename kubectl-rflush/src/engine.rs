@@ -397,8 +397,13 @@ struct NodeScan<'a> {
 impl NodeScan<'_> {
     async fn run(&mut self, start_cursor: u64, pacer: &mut Pacer) -> Result<()> {
         let acked = AtomicU64::new(0);
-        let count = AtomicUsize::new(pacer.count());
-        self.chunk = pacer.count();
+        // Only a flush is paced; count and backup scan at `--batch-size` throughout.
+        self.chunk = if self.plan.action == Action::Flush {
+            pacer.count()
+        } else {
+            self.plan.batch
+        };
+        let count = AtomicUsize::new(self.chunk);
         let mut pages = std::pin::pin!(pages(
             self.conn,
             self.plan,

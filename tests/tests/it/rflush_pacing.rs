@@ -68,3 +68,33 @@ fn an_unpaced_flush_keeps_the_batch_size() {
     assert_eq!(summary["smallest_batch"], 400, "{summary}");
     assert_eq!(summary["paused_seconds"], 0.0, "{summary}");
 }
+
+/// SCAN calls the server counted since the last `CONFIG RESETSTAT`.
+fn scan_calls(conn: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_scan:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[test]
+fn count_and_backup_scan_at_the_batch_size_unpaced() {
+    let redis = RedisServer::start(&[]);
+    let mut c = redis.conn();
+    crate::rflush::populate(&mut c, 20_000, "cache:");
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("all.rfb");
+    let backup = backup.to_str().unwrap();
+    for args in [
+        vec!["count", "-p", "cache:*", "--batch-size", "1000", "-o", "json"],
+        vec!["backup", "-p", "cache:*", "--batch-size", "1000", "-f", backup, "-o", "json"],
+    ] {
+        let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+        let out = rflush(&redis.url(), &args);
+        assert!(out.status.success(), "{}", text(&out));
+        // 20,000 keys at COUNT 1000: about 20 SCANs (a few more as the table's buckets go).
+        let calls = scan_calls(&mut c);
+        assert!((15..=60).contains(&calls), "{args:?}: {calls} SCAN calls");
+    }
+}
