@@ -133,3 +133,151 @@ pub async fn serve_tls_deployment(
     )
     .await
 }
+
+/// A Secret `name` of type `type_` holding `data` (key, bytes).
+pub fn secret(
+    name: &str,
+    type_: &str,
+    data: &[(&str, &[u8])],
+) -> k8s_openapi::api::core::v1::Secret {
+    use k8s_openapi::ByteString;
+    k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        type_: Some(type_.into()),
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// What a `kubectl certs` e2e test works in: a namespace of its own (`<prefix>-<unique>`,
+/// deleted when dropped) and a temp dir for its config file, with the ways to run the plugin
+/// there and to put Secrets and Services in it.
+pub struct CertsNamespace {
+    /// The sandbox.
+    pub sb: crate::sandbox::Sandbox,
+    /// A client with the sandbox admin's rights.
+    pub admin: kube::Client,
+    /// The namespace's name.
+    pub ns: String,
+    /// A temp dir of the test's own; the config file is `config.yaml` in it.
+    pub dir: tempfile::TempDir,
+    _namespace: crate::fixtures::TestNamespace,
+}
+
+impl CertsNamespace {
+    /// Creates the namespace `<prefix>-<unique>` (waited for until it admits pods) and the temp
+    /// dir; writes no config file.
+    pub async fn create(prefix: &str) -> anyhow::Result<Self> {
+        let sb = crate::sandbox::Sandbox::load()?;
+        let admin = sb.client().await?;
+        let namespace = crate::fixtures::TestNamespace::create(&sb, &admin, prefix).await?;
+        Ok(CertsNamespace {
+            ns: namespace.name().to_owned(),
+            sb,
+            admin,
+            dir: tempfile::tempdir()?,
+            _namespace: namespace,
+        })
+    }
+
+    /// The config file every run is given (`--config`).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    /// Writes `config` (as JSON, which is YAML) to [`Self::config_path`].
+    pub fn write_config(&self, config: &serde_json::Value) -> anyhow::Result<()> {
+        std::fs::write(self.config_path(), serde_json::to_string(config)?)?;
+        Ok(())
+    }
+
+    /// Runs `kubectl certs ARGS` with `kubeconfig` (context `sandbox`, `-n NS`, the config
+    /// file) in the sandbox's environment.
+    pub fn certs_with(
+        &self,
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+    ) -> anyhow::Result<std::process::Output> {
+        self.certs_with_env(kubeconfig, args, &[])
+    }
+
+    /// [`Self::certs_with`] with `env` added to the sandbox's environment.
+    pub fn certs_with_env(
+        &self,
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<std::process::Output> {
+        let mut cmd = crate::plugin("kubectl-certs");
+        cmd.envs(self.sb.envs()).env_remove("KUBECONFIG");
+        cmd.envs(env.iter().copied());
+        cmd.arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args([
+                "--context",
+                crate::sandbox::CONTEXT,
+                "-n",
+                &self.ns,
+                "--config",
+            ])
+            .arg(self.config_path());
+        Ok(cmd.args(args).output()?)
+    }
+
+    /// Binds `kubectl-ops-certs` to exactly the Role `kubectl certs rbac` prints for this
+    /// namespace (waited for until the authorizer agrees) and returns that user's kubeconfig.
+    pub async fn bind_least_privilege(&self) -> anyhow::Result<std::path::PathBuf> {
+        use crate::sandbox::User;
+        let role = crate::fixtures::printed_role("kubectl-certs", &self.ns)?;
+        crate::fixtures::bind_role(&self.sb, &self.admin, &role, User::Certs).await?;
+        self.sb.kubeconfig(User::Certs)
+    }
+
+    /// The namespace's Secrets, as the admin.
+    pub fn secrets(&self) -> kube::Api<k8s_openapi::api::core::v1::Secret> {
+        kube::Api::namespaced(self.admin.clone(), &self.ns)
+    }
+
+    /// Creates `secret` in the namespace, as the admin.
+    pub async fn create_secret(
+        &self,
+        secret: &k8s_openapi::api::core::v1::Secret,
+    ) -> anyhow::Result<()> {
+        self.secrets()
+            .create(&kube::api::PostParams::default(), secret)
+            .await?;
+        Ok(())
+    }
+
+    /// A Service `app` (selector `app=<app>`, port `port` named `https` -> `target_port`, a
+    /// number or a port name) in the namespace.
+    pub async fn https_service(
+        &self,
+        app: &str,
+        port: u16,
+        target_port: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        use k8s_openapi::api::core::v1::Service;
+        let service: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": app},
+            "spec": {"selector": {"app": app}, "ports": [{"name": "https", "port": port, "targetPort": target_port}]},
+        }))?;
+        kube::Api::<Service>::namespaced(self.admin.clone(), &self.ns)
+            .create(&kube::api::PostParams::default(), &service)
+            .await?;
+        Ok(())
+    }
+
+    /// A Deployment `app` serving the TLS Secret `secret` on 8443 with the sandbox's toolbox
+    /// image, waited for (see [`serve_tls_deployment`]).
+    pub async fn serve_tls(&self, app: &str, secret: &str) -> anyhow::Result<()> {
+        serve_tls_deployment(&self.admin, &self.ns, &self.sb.toolbox_image, app, secret).await
+    }
+}

@@ -10,17 +10,15 @@ use std::process::Output;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service};
-use kube::Client;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use kubectl_ops_tests::certs::{make_ca, make_intermediate, make_leaf, now, serve_tls_deployment};
-use kubectl_ops_tests::fixtures::{
-    TestNamespace, bind_role, printed_role, role_without, wait_until_allowed,
+use kubectl_ops_tests::certs::{
+    CertsNamespace, make_ca, make_intermediate, make_leaf, now, secret,
 };
+use kubectl_ops_tests::fixtures::{bind_role, printed_role, role_without, wait_until_allowed};
 use kubectl_ops_tests::output_text as text;
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User, eventually};
@@ -34,20 +32,21 @@ fn gvk(kind: &str) -> ApiResource {
 /// A namespace of the test's own with the sandbox CA, an Issuer, the `certs rbac` Role bound to
 /// `kubectl-ops-certs`, and a config file pointing backups and reports at a temp dir.
 struct Fixture {
-    sb: Sandbox,
-    admin: Client,
-    ns: String,
-    dir: tempfile::TempDir,
-    _namespace: TestNamespace,
+    base: CertsNamespace,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = CertsNamespace;
+
+    fn deref(&self) -> &CertsNamespace {
+        &self.base
+    }
 }
 
 impl Fixture {
     async fn new(prefix: &str) -> Result<Self> {
-        let sb = Sandbox::load()?;
-        let admin = sb.client().await?;
-        let namespace = TestNamespace::create(&sb, &admin, &format!("certs-{prefix}")).await?;
-        let ns = namespace.name().to_owned();
-        let ca = Api::<Secret>::namespaced(admin.clone(), &sb.namespace)
+        let base = CertsNamespace::create(&format!("certs-{prefix}")).await?;
+        let ca = Api::<Secret>::namespaced(base.admin.clone(), &base.sb.namespace)
             .get("market-intel-ca")
             .await?;
         let copy = Secret {
@@ -59,31 +58,18 @@ impl Fixture {
             data: ca.data.clone(),
             ..Default::default()
         };
-        Api::<Secret>::namespaced(admin.clone(), &ns)
-            .create(&PostParams::default(), &copy)
-            .await?;
+        base.create_secret(&copy).await?;
         let issuer: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
             "metadata": {"name": "test-ca"}, "spec": {"ca": {"secretName": "test-ca"}},
         }))?;
-        Api::<DynamicObject>::namespaced_with(admin.clone(), &ns, &gvk("Issuer"))
+        Api::<DynamicObject>::namespaced_with(base.admin.clone(), &base.ns, &gvk("Issuer"))
             .create(&PostParams::default(), &issuer)
             .await?;
-        let f = Fixture {
-            sb,
-            admin,
-            ns,
-            dir: tempfile::tempdir()?,
-            _namespace: namespace,
-        };
-        f.write_config(&[])?;
-        let role = printed_role("kubectl-certs", &f.ns)?;
-        bind_role(&f.sb, &f.admin, &role, User::Certs).await?;
+        let f = Fixture { base };
+        f.write_certificates(&[])?;
+        f.bind_least_privilege().await?;
         Ok(f)
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("config.yaml")
     }
 
     fn backups(&self) -> PathBuf {
@@ -95,60 +81,32 @@ impl Fixture {
     }
 
     /// Writes the config, with `certificates` entries (YAML mappings) added.
-    fn write_config(&self, certificates: &[Value]) -> Result<()> {
-        let config = json!({
+    fn write_certificates(&self, certificates: &[Value]) -> Result<()> {
+        self.write_config(&json!({
             "namespace": self.ns,
             "backup_dir": self.backups(),
             "reports_dir": self.reports(),
             "certificates": certificates,
             "vault": {"pki_mount": "pki_int", "role": "market-intel", "kv_mount": "kv", "kv_prefix": "certs-e2e",
                       "common_name_suffix": "market-intel-brain.svc.cluster.local", "ttl": "720h"},
-        });
-        std::fs::write(self.config_path(), serde_json::to_string(&config)?)?;
-        Ok(())
+        }))
     }
 
     /// Runs `kubectl certs ARGS -n NS` as the least-privilege user.
     fn certs(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Output> {
-        let kubeconfig = self.sb.kubeconfig(User::Certs)?;
-        let mut cmd = plugin("kubectl-certs");
-        cmd.envs(self.sb.envs()).env_remove("KUBECONFIG");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(["--context", CONTEXT, "-n", &self.ns, "--config"])
-            .arg(self.config_path());
-        Ok(cmd.args(args).output()?)
-    }
-
-    fn secrets(&self) -> Api<Secret> {
-        Api::namespaced(self.admin.clone(), &self.ns)
+        self.certs_with_env(&self.sb.kubeconfig(User::Certs)?, args, env)
     }
 
     fn certificates(&self) -> Api<DynamicObject> {
         Api::namespaced_with(self.admin.clone(), &self.ns, &gvk("Certificate"))
     }
 
+    /// A Secret labelled `app=<name>` and annotated `team=sre`.
     async fn put_secret(&self, name: &str, type_: &str, data: &[(&str, &[u8])]) -> Result<()> {
-        let data: BTreeMap<String, ByteString> = data
-            .iter()
-            .map(|(k, v)| (k.to_string(), ByteString(v.to_vec())))
-            .collect();
-        let s = Secret {
-            metadata: kube::api::ObjectMeta {
-                name: Some(name.into()),
-                labels: Some([("app".to_string(), name.to_string())].into()),
-                annotations: Some([("team".to_string(), "sre".to_string())].into()),
-                ..Default::default()
-            },
-            type_: Some(type_.into()),
-            data: Some(data),
-            ..Default::default()
-        };
-        self.secrets().create(&PostParams::default(), &s).await?;
-        Ok(())
+        let mut s = secret(name, type_, data);
+        s.metadata.labels = Some([("app".to_string(), name.to_string())].into());
+        s.metadata.annotations = Some([("team".to_string(), "sre".to_string())].into());
+        self.create_secret(&s).await
     }
 
     /// A Certificate `name` issued by the stand-in (waited for), a Deployment `web` serving it
@@ -185,14 +143,8 @@ impl Fixture {
     /// A Deployment `app` serving the Secret `secret` with openssl s_server on 8443 (waited
     /// for), and a Service `app` in front of it.
     async fn serve(&self, app: &str, secret: &str) -> Result<()> {
-        let service: Service = serde_json::from_value(json!({
-            "metadata": {"name": app},
-            "spec": {"selector": {"app": app}, "ports": [{"name": "https", "port": 8443, "targetPort": "https"}]},
-        }))?;
-        Api::<Service>::namespaced(self.admin.clone(), &self.ns)
-            .create(&PostParams::default(), &service)
-            .await?;
-        serve_tls_deployment(&self.admin, &self.ns, &self.sb.toolbox_image, app, secret).await
+        self.https_service(app, 8443, json!("https")).await?;
+        self.serve_tls(app, secret).await
     }
 
     fn deployments(&self) -> Api<Deployment> {
@@ -647,7 +599,7 @@ async fn certs_check_validate_and_list_grade_each_secret_alike() -> Result<()> {
         .create(&PostParams::default(), &cert)
         .await?;
     // A certificate the config names whose Secret does not exist.
-    f.write_config(&[json!({"name": "gone", "secret_name": "gone-tls", "method": "cert-manager", "namespace": f.ns})])?;
+    f.write_certificates(&[json!({"name": "gone", "secret_name": "gone-tls", "method": "cert-manager", "namespace": f.ns})])?;
 
     let expected = [
         ("healthy", "ok", 0, None),
@@ -991,7 +943,7 @@ async fn certs_failed_issuance_leaves_secret_and_workloads_untouched() -> Result
 async fn certs_rotate_via_openbao_writes_a_secret_whose_chain_verifies() -> Result<()> {
     let f = Fixture::new("vault").await?;
     let cn = "vault-web.market-intel-brain.svc.cluster.local";
-    f.write_config(&[json!({"name": "vault-web", "secret_name": "vault-web-tls", "method": "vault", "namespace": f.ns, "common_name": cn})])?;
+    f.write_certificates(&[json!({"name": "vault-web", "secret_name": "vault-web-tls", "method": "vault", "namespace": f.ns, "common_name": cn})])?;
 
     // Vault errors are one line with a hint, and nothing is written.
     let out = f.certs(
@@ -1377,7 +1329,7 @@ async fn certs_check_prometheus_output_parses_and_agrees_with_json() -> Result<(
         )
         .await?;
     }
-    f.write_config(&[json!({"name": "gone", "secret_name": "gone-tls", "method": "cert-manager", "namespace": f.ns})])?;
+    f.write_certificates(&[json!({"name": "gone", "secret_name": "gone-tls", "method": "cert-manager", "namespace": f.ns})])?;
 
     let prom = f.certs(&["check", "-o", "prometheus"], &[])?;
     ensure!(

@@ -13,18 +13,15 @@ use std::process::Output;
 use anyhow::{Context as _, Result, ensure};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use kubectl_ops_tests::certs::{
-    Ca, make_ca, make_ca_valid_for, make_leaf, now, serve_tls_deployment,
+    Ca, CertsNamespace, make_ca, make_ca_valid_for, make_leaf, now, secret,
 };
-use kubectl_ops_tests::fixtures::{
-    TestNamespace, bind_role, printed_role, run_to_completion, unique,
-};
+use kubectl_ops_tests::fixtures::{run_to_completion, unique};
 use kubectl_ops_tests::output_text as text;
 use kubectl_ops_tests::plugin;
 use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User};
@@ -32,48 +29,24 @@ use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair}
 use serde_json::{Value, json};
 use time::Duration as T;
 
-/// A namespace of the test's own.
+/// A namespace of the test's own, with a config file naming it and no certificates.
 struct Fixture {
-    sb: Sandbox,
-    admin: Client,
-    ns: String,
-    dir: tempfile::TempDir,
-    _namespace: TestNamespace,
+    base: CertsNamespace,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = CertsNamespace;
+
+    fn deref(&self) -> &CertsNamespace {
+        &self.base
+    }
 }
 
 impl Fixture {
     async fn new(prefix: &str) -> Result<Self> {
-        let sb = Sandbox::load()?;
-        let admin = sb.client().await?;
-        let namespace = TestNamespace::create(&sb, &admin, &format!("certs-src-{prefix}")).await?;
-        let ns = namespace.name().to_owned();
-        let f = Fixture {
-            sb,
-            admin,
-            ns,
-            dir: tempfile::tempdir()?,
-            _namespace: namespace,
-        };
-        std::fs::write(
-            f.config_path(),
-            serde_json::to_string(&json!({"namespace": f.ns, "certificates": []}))?,
-        )?;
-        Ok(f)
-    }
-
-    fn config_path(&self) -> std::path::PathBuf {
-        self.dir.path().join("config.yaml")
-    }
-
-    /// Runs `kubectl certs ARGS` with `kubeconfig` (context `sandbox`, `-n NS`).
-    fn certs_with(&self, kubeconfig: &Path, args: &[&str]) -> Result<Output> {
-        let mut cmd = plugin("kubectl-certs");
-        cmd.envs(self.sb.envs()).env_remove("KUBECONFIG");
-        cmd.arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(["--context", CONTEXT, "-n", &self.ns, "--config"])
-            .arg(self.config_path());
-        Ok(cmd.args(args).output()?)
+        let base = CertsNamespace::create(&format!("certs-src-{prefix}")).await?;
+        base.write_config(&json!({"namespace": base.ns, "certificates": []}))?;
+        Ok(Fixture { base })
     }
 
     /// As the admin.
@@ -81,54 +54,27 @@ impl Fixture {
         self.certs_with(&self.sb.kubeconfig(User::Admin)?, args)
     }
 
-    /// As `kubectl-ops-certs`, bound to exactly the Role `kubectl certs rbac` prints.
-    async fn least_privilege(&self) -> Result<std::path::PathBuf> {
-        let role = printed_role("kubectl-certs", &self.ns)?;
-        bind_role(&self.sb, &self.admin, &role, User::Certs).await?;
-        self.sb.kubeconfig(User::Certs)
-    }
-
     async fn put_secret(&self, name: &str, type_: &str, data: &[(&str, &str)]) -> Result<()> {
-        let data: BTreeMap<String, ByteString> = data
-            .iter()
-            .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-            .collect();
-        let s = Secret {
-            metadata: kube::api::ObjectMeta {
-                name: Some(name.into()),
-                ..Default::default()
-            },
-            type_: Some(type_.into()),
-            data: Some(data),
-            ..Default::default()
-        };
-        Api::<Secret>::namespaced(self.admin.clone(), &self.ns)
-            .create(&PostParams::default(), &s)
-            .await?;
-        Ok(())
+        let data: Vec<(&str, &[u8])> = data.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+        self.create_secret(&secret(name, type_, &data)).await
     }
 
-    /// A Service `app` (port 443 -> 8443), and unless `pods` is false a Deployment behind it
-    /// serving `crt`/`key` with openssl s_server (waited for until available).
+    /// A Service `app` (port 443 -> 8443), and with `tls` a Secret `<app>-tls` holding
+    /// `crt`/`key` and a Deployment behind the Service serving it with openssl s_server
+    /// (waited for until available).
     async fn serve(&self, app: &str, tls: Option<(&str, &str)>) -> Result<()> {
-        let service: Service = serde_json::from_value(json!({
-            "metadata": {"name": app},
-            "spec": {"selector": {"app": app}, "ports": [{"name": "https", "port": 443, "targetPort": 8443}]},
-        }))?;
-        Api::<Service>::namespaced(self.admin.clone(), &self.ns)
-            .create(&PostParams::default(), &service)
-            .await?;
+        self.https_service(app, 443, json!(8443)).await?;
         let Some((crt, key)) = tls else {
             return Ok(());
         };
+        let secret_name = format!("{app}-tls");
         self.put_secret(
-            &format!("{app}-tls"),
+            &secret_name,
             "kubernetes.io/tls",
             &[("tls.crt", crt), ("tls.key", key)],
         )
         .await?;
-        let secret = format!("{app}-tls");
-        serve_tls_deployment(&self.admin, &self.ns, &self.sb.toolbox_image, app, &secret).await
+        self.serve_tls(app, &secret_name).await
     }
 }
 
@@ -444,7 +390,7 @@ async fn certs_sources_ingress_missing_secret_and_uncovered_host_are_critical() 
     }
     // The least-privilege user with the Role `rbac` prints: the ingress source is a default
     // in one namespace.
-    let kubeconfig = f.least_privilege().await?;
+    let kubeconfig = f.bind_least_privilege().await?;
     let checked = f.certs_with(&kubeconfig, &["check", "-o", "json"])?;
     let items = by_name(&json_of(&checked)?);
     let gone = items.get("ingress/gone/nope-tls").context(text(&checked))?;
@@ -630,7 +576,7 @@ async fn certs_sources_opaque_secret_pem_with_include_opaque() -> Result<()> {
         &[("cert.pem", &crt), ("ca.pem", &ca.pem), ("password", "x")],
     )
     .await?;
-    let kubeconfig = f.least_privilege().await?;
+    let kubeconfig = f.bind_least_privilege().await?;
     let without = f.certs_with(&kubeconfig, &["list", "-o", "json"])?;
     ensure!(
         !by_name(&json_of(&without)?).contains_key("app-certs/cert.pem"),
@@ -688,7 +634,7 @@ async fn certs_sources_opaque_secret_pem_with_include_opaque() -> Result<()> {
 #[ignore = "needs the sandbox: tests/sandbox/sandbox up"]
 async fn certs_sources_forbidden_webhook_list_is_an_unknown_row_with_a_hint() -> Result<()> {
     let f = Fixture::new("rbac").await?;
-    let kubeconfig = f.least_privilege().await?;
+    let kubeconfig = f.bind_least_privilege().await?;
     let checked = f.certs_with(&kubeconfig, &["check", "--source", "webhook", "-o", "json"])?;
     ensure!(checked.status.code() == Some(5), "{}", text(&checked));
     ensure!(
