@@ -10,26 +10,36 @@ use crate::cli::RbacArgs;
 
 const CM: &str = "cert-manager.io";
 
+/// A rule granting `verbs` on `resources` of API group `group` (`""`: the core group).
+const fn rule(
+    group: &'static str,
+    resources: &'static [&'static str],
+    verbs: &'static [&'static str],
+) -> Rule {
+    Rule {
+        group,
+        resources,
+        verbs,
+    }
+}
+
+/// Certificates are listed to resolve names and to inventory them.
+const LIST_CERTIFICATES: Rule = rule(CM, &["certificates"], &["list"]);
+/// Secrets are listed (by type) and read one by one.
+const READ_SECRETS: Rule = rule("", &["secrets"], &["list", "get"]);
+/// A ready pod behind a Service is looked up ...
+const FIND_PODS: Rule = rule("", &["pods"], &["get", "list"]);
+/// ... and port-forwarded to, to read the certificate it serves.
+const PORT_FORWARD: Rule = rule("", &["pods/portforward"], &["get", "create"]);
+
 /// `list` and `check`.
 pub const LIST: CommandRbac = CommandRbac {
     command: "list/check",
     why: "one LIST of Certificates, one of TLS Secrets (Opaque too with --include-opaque) and one of Ingresses, and a GET of each Secret an Ingress names",
     rules: &[
-        Rule {
-            group: CM,
-            resources: &["certificates"],
-            verbs: &["list"],
-        },
-        Rule {
-            group: "",
-            resources: &["secrets"],
-            verbs: &["list", "get"],
-        },
-        Rule {
-            group: "networking.k8s.io",
-            resources: &["ingresses"],
-            verbs: &["list"],
-        },
+        LIST_CERTIFICATES,
+        READ_SECRETS,
+        rule("networking.k8s.io", &["ingresses"], &["list"]),
     ],
 };
 
@@ -39,39 +49,23 @@ pub const CLUSTER_SOURCES: CommandRbac = CommandRbac {
     command: "list/check -A (webhook, apiservice, crd-conversion sources)",
     why: "one LIST of each caBundle holder, then, for each, the Service's endpoints and a port-forward to a ready pod to read the served certificate",
     rules: &[
-        Rule {
-            group: "admissionregistration.k8s.io",
-            resources: &[
+        rule(
+            "admissionregistration.k8s.io",
+            &[
                 "validatingwebhookconfigurations",
                 "mutatingwebhookconfigurations",
             ],
-            verbs: &["list"],
-        },
-        Rule {
-            group: "apiregistration.k8s.io",
-            resources: &["apiservices"],
-            verbs: &["list"],
-        },
-        Rule {
-            group: "apiextensions.k8s.io",
-            resources: &["customresourcedefinitions"],
-            verbs: &["list"],
-        },
-        Rule {
-            group: "",
-            resources: &["services", "endpoints"],
-            verbs: &["get"],
-        },
-        Rule {
-            group: "",
-            resources: &["pods"],
-            verbs: &["get", "list"],
-        },
-        Rule {
-            group: "",
-            resources: &["pods/portforward"],
-            verbs: &["get", "create"],
-        },
+            &["list"],
+        ),
+        rule("apiregistration.k8s.io", &["apiservices"], &["list"]),
+        rule(
+            "apiextensions.k8s.io",
+            &["customresourcedefinitions"],
+            &["list"],
+        ),
+        rule("", &["services", "endpoints"], &["get"]),
+        FIND_PODS,
+        PORT_FORWARD,
     ],
 };
 
@@ -79,41 +73,14 @@ pub const CLUSTER_SOURCES: CommandRbac = CommandRbac {
 pub const VALIDATE: CommandRbac = CommandRbac {
     command: "validate/check NAME/backup",
     why: "resolve a name; read one Secret that is not of type kubernetes.io/tls to say why",
-    rules: &[
-        Rule {
-            group: CM,
-            resources: &["certificates"],
-            verbs: &["list"],
-        },
-        Rule {
-            group: "",
-            resources: &["secrets"],
-            verbs: &["list", "get"],
-        },
-    ],
+    rules: &[LIST_CERTIFICATES, READ_SECRETS],
 };
 
 /// `--endpoint svc/NAME:PORT`.
 pub const ENDPOINT: CommandRbac = CommandRbac {
     command: "--endpoint svc/NAME:PORT",
     why: "find a ready pod behind the Service and port-forward to it",
-    rules: &[
-        Rule {
-            group: "",
-            resources: &["services"],
-            verbs: &["get"],
-        },
-        Rule {
-            group: "",
-            resources: &["pods"],
-            verbs: &["get", "list"],
-        },
-        Rule {
-            group: "",
-            resources: &["pods/portforward"],
-            verbs: &["get", "create"],
-        },
-    ],
+    rules: &[rule("", &["services"], &["get"]), FIND_PODS, PORT_FORWARD],
 };
 
 /// `restore`.
@@ -121,16 +88,8 @@ pub const RESTORE: CommandRbac = CommandRbac {
     command: "restore",
     why: "create or replace the backed-up Secrets and Certificates",
     rules: &[
-        Rule {
-            group: "",
-            resources: &["secrets"],
-            verbs: &["get", "create", "update"],
-        },
-        Rule {
-            group: CM,
-            resources: &["certificates"],
-            verbs: &["get", "create", "update"],
-        },
+        rule("", &["secrets"], &["get", "create", "update"]),
+        rule(CM, &["certificates"], &["get", "create", "update"]),
     ],
 };
 
@@ -139,36 +98,16 @@ pub const ROTATE: CommandRbac = CommandRbac {
     command: "rotate",
     why: "trigger issuance (certificates/status), watch it, write Secrets (Vault), restart and watch workloads",
     rules: &[
-        Rule {
-            group: CM,
-            resources: &["certificates"],
-            verbs: &["get", "list", "watch"],
-        },
-        Rule {
-            group: CM,
-            resources: &["certificates/status"],
-            verbs: &["update"],
-        },
-        Rule {
-            group: CM,
-            resources: &["certificaterequests"],
-            verbs: &["list", "watch"],
-        },
-        Rule {
-            group: "",
-            resources: &["events"],
-            verbs: &["list", "watch"],
-        },
-        Rule {
-            group: "",
-            resources: &["secrets"],
-            verbs: &["get", "list", "create", "update"],
-        },
-        Rule {
-            group: "apps",
-            resources: &["deployments", "statefulsets", "daemonsets"],
-            verbs: &["get", "list", "watch", "patch"],
-        },
+        rule(CM, &["certificates"], &["get", "list", "watch"]),
+        rule(CM, &["certificates/status"], &["update"]),
+        rule(CM, &["certificaterequests"], &["list", "watch"]),
+        rule("", &["events"], &["list", "watch"]),
+        rule("", &["secrets"], &["get", "list", "create", "update"]),
+        rule(
+            "apps",
+            &["deployments", "statefulsets", "daemonsets"],
+            &["get", "list", "watch", "patch"],
+        ),
     ],
 };
 
