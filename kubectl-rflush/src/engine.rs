@@ -18,7 +18,7 @@ use futures::{FutureExt, StreamExt};
 
 use crate::backup_format::{BackupWriter, Record};
 use crate::connect::{Redis, explain};
-use crate::dup_window::DupWindow;
+use crate::dup_window::{DupWindow, RECENT_KEYS};
 use crate::pacing::{PaceConfig, Pacer, Probe};
 use crate::progress::{Progress, cursor_fraction};
 use crate::scan::{self, Key};
@@ -240,8 +240,8 @@ struct Page {
     next: u64,
     keys: Vec<Key>,
     records: Option<Vec<Option<Record>>>,
-    /// How many pages had all their deletes acknowledged when this page's DUMPs were sent.
-    acked_before: u64,
+    /// How many pages had all their deletes acknowledged when this page's SCAN was sent.
+    acked_at_scan: u64,
 }
 
 /// The node's pages in cursor order. SCANs run one after another (each needs the previous
@@ -262,10 +262,11 @@ fn pages<'a>(
         let mut c = conn.clone();
         let batch = count.load(Ordering::Relaxed);
         state.batch_used(batch);
+        let acked_at_scan = acked.load(Ordering::SeqCst);
         Some(
             match scan::scan_page(&mut c, cursor, &plan.pattern, batch).await {
                 Ok((next, keys)) => (
-                    Ok((index, next, keys)),
+                    Ok((index, next, keys, acked_at_scan)),
                     (next != 0).then_some((next, index + 1)),
                 ),
                 Err(e) => (Err(e), None),
@@ -275,8 +276,7 @@ fn pages<'a>(
     let dumping = plan.backup.is_some() && plan.action != Action::Count;
     scans
         .map(move |page| async move {
-            let (index, next, keys) = page?;
-            let acked_before = acked.load(Ordering::SeqCst);
+            let (index, next, keys, acked_at_scan) = page?;
             let records = if dumping && !keys.is_empty() {
                 Some(scan::dump(&mut conn.clone(), &keys).await?)
             } else {
@@ -287,7 +287,7 @@ fn pages<'a>(
                 next,
                 keys,
                 records,
-                acked_before,
+                acked_at_scan,
             })
         })
         .buffered(DUMP_DEPTH)
@@ -516,13 +516,16 @@ impl NodeScan<'_> {
             index: page_index,
             next,
             mut keys,
-            records,
-            acked_before,
+            mut records,
+            acked_at_scan,
         } = page;
         let stop_now = state.stop.load(Ordering::Relaxed);
         state
             .matched
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        if plan.action != Action::Count && !keys.is_empty() {
+            self.drop_repeats(page_index, acked_at_scan, &mut keys, &mut records);
+        }
         if plan.sample > 0 && !keys.is_empty() {
             let mut s = state.sample.lock().expect("sample");
             let room = plan.sample.saturating_sub(s.len());
@@ -545,21 +548,8 @@ impl NodeScan<'_> {
         let last = next == 0 || reached_max || stop_now;
         if plan.action != Action::Count && !keys.is_empty() {
             if let (Some(backup), Some(records)) = (&plan.backup, records) {
-                let mut records: Vec<Record> =
-                    records.into_iter().take(keys.len()).flatten().collect();
+                let records: Vec<Record> = records.into_iter().take(keys.len()).flatten().collect();
                 if plan.action == Action::Flush {
-                    // A key SCAN returned again while its first copy's UNLINK was not yet
-                    // sent is written (and unlinked) once.
-                    self.dups.forget_before(acked_before);
-                    let fresh: std::collections::HashSet<Key> = self
-                        .dups
-                        .admit(page_index, records.iter().map(|r| r.key.clone()))
-                        .into_iter()
-                        .collect();
-                    if fresh.len() < records.len() {
-                        let mut fresh = fresh;
-                        records.retain(|r| fresh.remove(&r.key));
-                    }
                     self.unsynced.extend(records.iter().map(|r| r.key.clone()));
                 }
                 state
@@ -612,6 +602,35 @@ impl NodeScan<'_> {
         }
         update_progress(state, self.dbsizes, self.progress, plan);
         Ok(last)
+    }
+
+    /// Drops the keys of a page that SCAN already returned (a resize repeats some, see
+    /// [`crate::dup_window`]), and their records, so each key is backed up, unlinked or given
+    /// an expiry once. An unlinking flush remembers the pages whose deletes were not
+    /// acknowledged when this page's SCAN was sent (exact); a spread flush and `backup`, whose
+    /// keys stay in the table, remember the last [`RECENT_KEYS`] keys or more.
+    fn drop_repeats(
+        &mut self,
+        page: u64,
+        acked_at_scan: u64,
+        keys: &mut Vec<Key>,
+        records: &mut Option<Vec<Option<Record>>>,
+    ) {
+        if self.plan.action == Action::Flush && self.spread.is_none() {
+            self.dups.forget_before(acked_at_scan);
+        } else {
+            self.dups.keep_recent(RECENT_KEYS);
+        }
+        let fresh = self.dups.admit(page, keys);
+        if fresh.iter().all(|f| *f) {
+            return;
+        }
+        let mut flags = fresh.iter();
+        keys.retain(|_| flags.next().copied().unwrap_or(true));
+        if let Some(records) = records {
+            let mut flags = fresh.iter();
+            records.retain(|_| flags.next().copied().unwrap_or(true));
+        }
     }
 
     /// The UNLINK (or, spreading, the PEXPIREATs) of one chunk, ready to be sent.

@@ -15,6 +15,7 @@ mod fleet_e2e;
 mod krew;
 mod rflush;
 mod rflush_analyze_watch;
+mod rflush_dups;
 mod rflush_e2e;
 mod rflush_insight_e2e;
 mod rflush_pacing;
