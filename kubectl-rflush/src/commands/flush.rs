@@ -290,6 +290,23 @@ fn connection_args() -> Vec<String> {
     out
 }
 
+/// Why a flush whose nodes all stopped without an error did not finish: Ctrl-C only when
+/// Ctrl-C set the stop flag, otherwise the nodes whose scan is not done.
+fn stop_reason(ctrl_c: bool, cursors: &[NodeCursor]) -> String {
+    if ctrl_c {
+        return "flush interrupted (Ctrl-C)".into();
+    }
+    let unfinished: Vec<&str> = cursors
+        .iter()
+        .filter(|c| !c.done)
+        .map(|c| c.node.as_str())
+        .collect();
+    format!(
+        "flush stopped before the scan of {} finished",
+        unfinished.join(", ")
+    )
+}
+
 /// The pacing part of the summary line: how far the pacer shrank the batches and how long it
 /// paused, or nothing when it did neither.
 fn pacing_note(paused: std::time::Duration, smallest_batch: usize, batch: usize) -> String {
@@ -818,7 +835,13 @@ pub async fn run(
                 resumable,
             )
         }
-        Ok(()) => (anyhow::anyhow!("flush interrupted (Ctrl-C)"), true),
+        Ok(()) => (
+            anyhow::anyhow!(
+                "{}",
+                stop_reason(state.stop.load(Ordering::Relaxed), &state.cursors())
+            ),
+            true,
+        ),
     };
     if spread.is_some() {
         let expiring = state.expiring.load(Ordering::Relaxed);
@@ -858,8 +881,28 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
-    use super::pacing_note;
+    use super::{pacing_note, stop_reason};
+    use crate::engine::NodeCursor;
     use std::time::Duration;
+
+    #[test]
+    fn the_stop_reason_says_ctrl_c_only_when_ctrl_c_stopped_the_flush() {
+        let cursors =
+            [("a:6379", true), ("b:6379", false), ("c:6379", false)].map(|(node, done)| {
+                NodeCursor {
+                    node: node.into(),
+                    cursor: if done { 0 } else { 42 },
+                    done,
+                    run_id: "r".into(),
+                }
+            });
+        assert_eq!(stop_reason(true, &cursors), "flush interrupted (Ctrl-C)");
+        let other = stop_reason(false, &cursors);
+        assert_eq!(
+            other,
+            "flush stopped before the scan of b:6379, c:6379 finished"
+        );
+    }
 
     #[test]
     fn the_pacing_note_says_what_the_pacer_did_and_nothing_when_it_did_nothing() {
