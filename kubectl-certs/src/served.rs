@@ -107,7 +107,9 @@ pub fn parse_endpoint(text: &str) -> Result<Endpoint, shared::Error> {
     })
 }
 
-async fn handshake<S>(stream: S, server_name: &str) -> anyhow::Result<Vec<Vec<u8>>>
+/// A TLS handshake over `stream` that accepts any certificate, to read the chain the server
+/// presents (DER, leaf first).
+pub async fn handshake<S>(stream: S, server_name: &str) -> anyhow::Result<Vec<Vec<u8>>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

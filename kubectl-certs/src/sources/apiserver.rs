@@ -1,14 +1,15 @@
 //! The API server's serving certificate: a TLS handshake to the kubeconfig's server, graded as
 //! a certificate without its key, verified against the kubeconfig's certificate-authority and
 //! checked to cover the host the kubeconfig dials (or its `tls-server-name`). One row, named
-//! `apiserver/HOST:PORT`.
+//! `apiserver/HOST:PORT`. The handshake goes the client's way: through the kubeconfig's
+//! `proxy-url` (HTTP CONNECT or SOCKS5) when it has one.
 
 use std::time::Duration;
 
 use super::{CLUSTER, Context, Found, pem_of, row, unreadable};
 use crate::findings::Role;
 use crate::model::{Entry, Origin};
-use crate::served::{self, Endpoint};
+use crate::served;
 
 /// How long the handshake may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -62,17 +63,21 @@ pub async fn collect(ctx: &Context<'_>) -> Vec<Entry> {
         )];
     };
     let sni = config.tls_server_name.as_deref().unwrap_or(&host);
-    let endpoint = Endpoint::Direct {
-        host: host.clone(),
-        port,
+    // The way the client goes: through the kubeconfig's proxy-url (or HTTPS_PROXY) when set.
+    let read = async {
+        let tcp = shared::kube_client::dial(config, &host, port).await?;
+        served::handshake(tcp, sni).await
     };
-    match served::fetch(None, "", &endpoint, Some(sni), TIMEOUT).await {
+    let result = tokio::time::timeout(TIMEOUT, read)
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out after {}s", TIMEOUT.as_secs())));
+    match result {
         Ok(chain) => vec![entry(config, &host, port, &chain)],
         Err(e) => vec![unreadable(
             Origin::ApiServer,
             &format!("apiserver/{host}:{port}"),
             format!("cannot read the certificate served at {host}:{port}: {e:#}"),
-            "a proxy between here and the API server hides its certificate; leave the source out with --source".into(),
+            "a TLS-inspecting proxy between here and the API server hides its certificate; leave the source out with --source".into(),
         )],
     }
 }

@@ -13,6 +13,7 @@ mod flag_rules;
 mod fleet_cli;
 mod fleet_e2e;
 mod krew;
+mod proxy_e2e;
 mod rflush;
 mod rflush_analyze_watch;
 mod rflush_dups;
