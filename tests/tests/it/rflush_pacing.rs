@@ -87,8 +87,26 @@ fn count_and_backup_scan_at_the_batch_size_unpaced() {
     let backup = dir.path().join("all.rfb");
     let backup = backup.to_str().unwrap();
     for args in [
-        vec!["count", "-p", "cache:*", "--batch-size", "1000", "-o", "json"],
-        vec!["backup", "-p", "cache:*", "--batch-size", "1000", "-f", backup, "-o", "json"],
+        vec![
+            "count",
+            "-p",
+            "cache:*",
+            "--batch-size",
+            "1000",
+            "-o",
+            "json",
+        ],
+        vec![
+            "backup",
+            "-p",
+            "cache:*",
+            "--batch-size",
+            "1000",
+            "-f",
+            backup,
+            "-o",
+            "json",
+        ],
     ] {
         let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
         let out = rflush(&redis.url(), &args);
