@@ -3,12 +3,9 @@
 //! `kubectl-ops-rflush`, and the sandbox's Redis Cluster (3 primaries) by URL. Only reads:
 //! the seeded key counts (`seed.json`) are the oracle.
 
-use std::process::Stdio;
-
 use anyhow::{Context as _, Result, ensure};
 use kubectl_ops_tests::fixtures::unique;
-use kubectl_ops_tests::plugin;
-use kubectl_ops_tests::sandbox::{CONTEXT, Sandbox, User};
+use kubectl_ops_tests::sandbox::{Sandbox, User};
 use serde_json::Value;
 
 use crate::rflush_e2e::{
@@ -152,13 +149,12 @@ async fn in_cluster_analyze_and_watch_through_the_port_forward() -> Result<()> {
     ensure!(market["keys"]["bound"].as_u64().is_some(), "{market}");
 
     // The watch through the tunnel, as the same user.
-    let out = plugin("kubectl-rflush")
-        .env_remove("KUBECONFIG")
-        .env_remove("REDIS_URL")
-        .arg("--kubeconfig")
-        .arg(sb.kubeconfig(User::Rflush)?)
-        .args(["--context", CONTEXT, "-n", &ns])
-        .args([
+    let out = rflush_as(
+        &sb,
+        User::Rflush,
+        &ns,
+        dir.path(),
+        &[
             "stats",
             "--watch",
             "--interval",
@@ -167,10 +163,8 @@ async fn in_cluster_analyze_and_watch_through_the_port_forward() -> Result<()> {
             "2",
             "-o",
             "json",
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()?;
+        ],
+    )?;
     ensure!(out.status.success(), "{}", text(&out));
     check_watch_lines(&out.stdout, 2, &types)?;
     Ok(())
