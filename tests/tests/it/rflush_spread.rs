@@ -122,9 +122,11 @@ fn long_window_properties(method: &str) {
     );
     let end = server_ms(&mut c) + 30 * 24 * 3600 * 1000;
     assert!(out.status.success(), "{}", text(&out));
-    // Nothing deleted at once (over 30 days, a key expiring within these seconds is a 1 in
-    // 40,000 event for each of 21,000 keys).
-    assert_eq!(dbsize(&mut c), before, "{}", text(&out));
+    // Nothing deleted at once. A key's pick can land in the first seconds of the 30 days
+    // (the earliest is 1 s away): over the tens of seconds this test runs, each of 21,000 keys
+    // has a chance of about 1 in 40,000 to 1 in 100,000 to be gone already, so a few may be.
+    let gone = before - dbsize(&mut c);
+    assert!(gone <= 3, "{gone} keys deleted at once: {}", text(&out));
     let v = json(&out);
     assert_eq!(v["deleted"], 0, "{v}");
     let s = &v["spread"];
@@ -143,14 +145,18 @@ fn long_window_properties(method: &str) {
     spread_keys.retain(|k| !k.starts_with("cache:soon:"));
     let at = expire_times(&mut c, &spread_keys);
     let at: Vec<i64> = at.into_values().collect();
-    assert_eq!(at.len(), 20_500);
+    // (Less the few whose pick may have come already, see above.)
+    assert!((20_497..=20_500).contains(&at.len()), "{}", at.len());
     assert_spread_evenly(&at, start, end);
     // Keys expiring sooner were never lengthened; most (a pick lands after 3 days with
     // probability 0.9) kept their expiry exactly.
     let after_soon = expiries_of(&mut c, "cache:soon:*");
     let mut unchanged = 0;
     for (k, was) in &before_soon {
-        let now = after_soon[k];
+        // (A shortened one may already be gone, see above.)
+        let Some(&now) = after_soon.get(k) else {
+            continue;
+        };
         assert!(now > 0 && now <= *was, "{k}: {was} -> {now}");
         unchanged += usize::from(now == *was);
     }
