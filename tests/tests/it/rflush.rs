@@ -153,6 +153,20 @@ pub(crate) fn text(o: &Output) -> String {
     )
 }
 
+/// SCAN calls the server has served since it started or since the last `CONFIG RESETSTAT`.
+pub(crate) fn scan_calls(c: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_scan:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// The number of keys (`DBSIZE`).
+pub(crate) fn dbsize(c: &mut redis::Connection) -> u64 {
+    redis::cmd("DBSIZE").query(c).unwrap()
+}
+
 pub(crate) fn count(conn: &mut redis::Connection, pattern: &str) -> usize {
     let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg(pattern).query(conn).unwrap();
     keys.len()

@@ -3,12 +3,12 @@
 //! many other keys while the scanning process is stopped between two SCANs), a spread flush
 //! gives each key one expiry and counts it once, and `backup` writes each key once.
 
-use std::process::{Child, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kubectl_ops_tests::plugin;
 
-use crate::rflush::{RedisServer, count, json, populate, rflush, text};
+use crate::rflush::{RedisServer, count, json, populate, rflush, scan_calls, text};
 
 /// Keys the commands act on (`cache::N`).
 const CACHE: u64 = 2_000;
@@ -17,15 +17,6 @@ const CACHE: u64 = 2_000;
 const OTHERS: u64 = 20_000;
 /// SCAN COUNT: 400 pages for the cache keys, so many shrinks land mid-scan.
 const BATCH: &str = "5";
-
-/// SCAN calls the server has served.
-fn scan_calls(c: &mut redis::Connection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("commandstats").query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_scan:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
-}
 
 /// Buckets of the keyspace's main table (`DEBUG HTSTATS`).
 fn table_size(c: &mut redis::Connection) -> u64 {
@@ -88,8 +79,15 @@ fn shrink_under_scan(c: &mut redis::Connection, child: &mut Child) -> u64 {
     shrinks
 }
 
-fn spawn(redis: &RedisServer, dir: &std::path::Path, args: &[&str]) -> Child {
-    plugin("kubectl-rflush")
+/// Runs `kubectl-rflush ARGS` against `redis` in `dir` while [`shrink_under_scan`] shrinks
+/// the table [`SHRINKS`] times under its scan; checks it succeeded after the last shrink.
+fn run_while_shrinking(
+    redis: &RedisServer,
+    c: &mut redis::Connection,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> Output {
+    let mut child = plugin("kubectl-rflush")
         .env("REDIS_URL", redis.url())
         .current_dir(dir)
         .args(args)
@@ -97,7 +95,12 @@ fn spawn(redis: &RedisServer, dir: &std::path::Path, args: &[&str]) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    let shrinks = shrink_under_scan(c, &mut child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(shrinks, SHRINKS, "the scan ended before the last shrink");
+    out
 }
 
 #[test]
@@ -121,16 +124,12 @@ fn a_spread_flush_while_the_table_shrinks_gives_each_key_one_expiry() {
         "-o",
         "json",
     ];
-    let mut child = spawn(&redis, dir.path(), &args);
-    let shrinks = shrink_under_scan(&mut c, &mut child);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(shrinks, SHRINKS, "the scan ended before the last shrink");
+    let out = run_while_shrinking(&redis, &mut c, dir.path(), &args);
     let v = json(&out);
     // Each key was sent one PEXPIREAT ... LT: a repeat would be counted again (as expiring
     // when its second random expiry is sooner, as kept otherwise).
-    assert_eq!(v["spread"]["expiring"], CACHE, "{shrinks} shrinks: {v}");
-    assert_eq!(v["spread"]["kept"], 0, "{shrinks} shrinks: {v}");
+    assert_eq!(v["spread"]["expiring"], CACHE, "{SHRINKS} shrinks: {v}");
+    assert_eq!(v["spread"]["kept"], 0, "{SHRINKS} shrinks: {v}");
     let persistent: u64 = redis::cmd("EVAL")
         .arg(
             "local n = 0 for _, k in ipairs(redis.call('KEYS', 'cache:*')) do \
@@ -160,15 +159,11 @@ fn a_backup_while_the_table_shrinks_writes_each_key_once() {
         "-o",
         "json",
     ];
-    let mut child = spawn(&redis, dir.path(), &args);
-    let shrinks = shrink_under_scan(&mut c, &mut child);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(shrinks, SHRINKS, "the scan ended before the last shrink");
+    let out = run_while_shrinking(&redis, &mut c, dir.path(), &args);
     assert_eq!(
         json(&out)["keys"],
         CACHE,
-        "{shrinks} shrinks: {}",
+        "{SHRINKS} shrinks: {}",
         text(&out)
     );
     // The file holds each key once: every record restores onto an empty server.

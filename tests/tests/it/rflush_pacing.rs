@@ -2,7 +2,7 @@
 //! longer than the latency budget allows, a paced flush shrinks its SCAN COUNT and delete
 //! batches (and says so); unpaced, it keeps `--batch-size`. Either way every key goes.
 
-use crate::rflush::{RedisServer, count, json, rflush, text};
+use crate::rflush::{RedisServer, count, json, rflush, scan_calls, text};
 
 /// Hashes stored as real hash tables (not listpacks), each with `fields` fields: UNLINK frees
 /// every field on the spot (a free effort under lazyfree's threshold of 64), so a batch of
@@ -67,15 +67,6 @@ fn an_unpaced_flush_keeps_the_batch_size() {
     let summary = flush_heavy(&["--no-pacing", "--batch-size", "400"]);
     assert_eq!(summary["smallest_batch"], 400, "{summary}");
     assert_eq!(summary["paused_seconds"], 0.0, "{summary}");
-}
-
-/// SCAN calls the server counted since the last `CONFIG RESETSTAT`.
-fn scan_calls(conn: &mut redis::Connection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_scan:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
 }
 
 #[test]

@@ -9,11 +9,7 @@ use std::time::{Duration, Instant};
 
 use kubectl_ops_tests::plugin;
 
-use crate::rflush::{RedisServer, count, json, populate, rflush, text};
-
-fn dbsize(c: &mut redis::Connection) -> u64 {
-    redis::cmd("DBSIZE").query(c).unwrap()
-}
+use crate::rflush::{RedisServer, count, dbsize, json, populate, rflush, text};
 
 fn acl(c: &mut redis::Connection, rules: &[&str]) {
     let _: () = redis::cmd("ACL")

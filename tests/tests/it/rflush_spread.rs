@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use kubectl_ops_tests::plugin;
 
 use crate::rflush::{
-    LocalCluster, RedisServer, count, json, populate, rflush, seed_cluster, set_many, text,
+    LocalCluster, RedisServer, count, dbsize, json, populate, rflush, seed_cluster, set_many, text,
 };
 
 const SPREAD_METHOD_ENV: &str = "KUBECTL_RFLUSH_SPREAD_METHOD";
@@ -52,10 +52,6 @@ fn expire_times(c: &mut redis::Connection, keys: &[String]) -> HashMap<String, i
 fn expiries_of(c: &mut redis::Connection, pattern: &str) -> HashMap<String, i64> {
     let ks = keys(c, pattern);
     expire_times(c, &ks)
-}
-
-fn dbsize(c: &mut redis::Connection) -> u64 {
-    redis::cmd("DBSIZE").query(c).unwrap()
 }
 
 /// Sets `n` keys `PREFIXi` expiring in `ttl_ms`.
